@@ -2,4 +2,55 @@
 //! Must never hold logic that a library part should own.
 #![forbid(unsafe_code)]
 
-fn main() {}
+mod check_config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Regionless: a self-hosted edge platform. Edge nodes in several regions serve each client
+/// from the nearest place that can answer: the nearest healthy origin today, the edge cache,
+/// the regional tier and the edge KV store as they land.
+#[derive(Parser)]
+#[command(name = "regionless", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an edge node: proxy every configured site to its nearest healthy origin.
+    ///
+    /// SIGHUP (or POST /admin/v1/reload) re-reads the config without dropping connections;
+    /// an invalid config is refused and the old one keeps serving. SIGTERM or Ctrl-C stops
+    /// accepting and lets in-flight requests finish within node.shutdown_grace.
+    Serve {
+        /// The node's TOML config (see regionless.example.toml).
+        #[arg(short, long, env = "REGIONLESS_CONFIG", default_value = "regionless.toml")]
+        config: PathBuf,
+        /// Log filter, e.g. "info" or "regionless_edge=debug" (RUST_LOG works too).
+        #[arg(long, default_value = "info")]
+        log: String,
+    },
+    /// Validate a config: prints every problem with the path of the bad field and exits 1,
+    /// or prints a one-line summary and exits 0.
+    CheckConfig {
+        /// The TOML config to check.
+        #[arg(short, long, default_value = "regionless.toml")]
+        config: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, log } => serve::run(&config, &log),
+        Command::CheckConfig { config, json } => check_config::run(&config, json),
+    }
+}

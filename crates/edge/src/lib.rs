@@ -1,8 +1,28 @@
 //! The edge node: accepts client connections, runs every request through the phases
-//! site → locate → rules → steer → proxy → respond, and serves the admin API.
+//! admit → site → locate → rules → route → steer → proxy → respond, and serves the admin API.
 //!
 //! Owns: the HTTP server, config loading and validation, proxying with failover and hedging,
 //! TLS termination, health checking tasks, the admin listener, metrics and the access log.
 //! Must never: block the request path on background work, or forward a request whose Host is
 //! not a configured site (the node is not an open proxy).
 #![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod admin;
+pub mod body;
+pub mod config;
+pub mod headers;
+pub mod health_check;
+pub mod metrics;
+pub mod node;
+pub mod observe;
+pub mod proxy;
+pub mod retry_budget;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod tls;
+pub mod upstream;
+
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use node::{Node, NodeControl, StartError};

@@ -1,0 +1,210 @@
+//! Body types on both sides of the proxy, and the guard on client request bodies.
+//!
+//! Client bodies are streamed, never collected (a 1 GB upload never sits in memory), except
+//! small bodies of retry-eligible requests, which are buffered so a failed attempt can be
+//! replayed to the next origin.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+/// Error type carried by bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every response to a client carries.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// What every request to an origin carries.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A fixed response body.
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// An empty body.
+pub fn empty() -> UnsyncBoxBody<Bytes, BoxError> {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Why a client body stopped early; read by the proxy to answer 413/408/400 instead of 502.
+#[derive(Debug, Default)]
+pub struct BodyFault(AtomicU8);
+
+/// The kinds of client-body faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    TooLarge,
+    TimedOut,
+    Malformed,
+}
+
+impl BodyFault {
+    fn set(&self, f: Fault) {
+        let v = match f {
+            Fault::None => 0,
+            Fault::TooLarge => 1,
+            Fault::TimedOut => 2,
+            Fault::Malformed => 3,
+        };
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// The fault recorded so far.
+    pub fn get(&self) -> Fault {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Fault::TooLarge,
+            2 => Fault::TimedOut,
+            3 => Fault::Malformed,
+            _ => Fault::None,
+        }
+    }
+}
+
+/// A client error with a message for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientBodyError(&'static str);
+
+pin_project_lite::pin_project! {
+    /// The client's request body with a size limit and an idle timeout between chunks.
+    pub struct GuardedBody {
+        #[pin]
+        inner: Incoming,
+        limit: u64,
+        seen: u64,
+        idle: Duration,
+        #[pin]
+        timer: Sleep,
+        fault: Arc<BodyFault>,
+    }
+}
+
+impl GuardedBody {
+    /// Wraps `inner`; `fault` learns why the body ended early, if it does.
+    pub fn new(inner: Incoming, limit: u64, idle: Duration, fault: Arc<BodyFault>) -> Self {
+        GuardedBody {
+            inner,
+            limit,
+            seen: 0,
+            idle,
+            timer: tokio::time::sleep(idle),
+            fault,
+        }
+    }
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.seen += data.len() as u64;
+                    if *this.seen > *this.limit {
+                        this.fault.set(Fault::TooLarge);
+                        return Poll::Ready(Some(Err(Box::new(ClientBodyError("request body exceeds the size limit")))));
+                    }
+                }
+                let deadline = Instant::now() + *this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.fault.set(Fault::Malformed);
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(std::future::Future::poll(this.timer, cx));
+                this.fault.set(Fault::TimedOut);
+                Poll::Ready(Some(Err(Box::new(ClientBodyError("request body read timed out")))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A streamed body that goes back to its owner if the attempt that held it never read from
+/// it, so a request whose connect failed can go to the next origin with its body intact.
+pub struct ReclaimableBody {
+    slot: Arc<Mutex<Option<GuardedBody>>>,
+    taken: Option<Pin<Box<GuardedBody>>>,
+    hint: SizeHint,
+}
+
+/// Where a [`ReclaimableBody`] returns to.
+#[derive(Clone)]
+pub struct BodySlot {
+    slot: Arc<Mutex<Option<GuardedBody>>>,
+    hint: SizeHint,
+}
+
+impl BodySlot {
+    /// Puts `body` in a slot.
+    pub fn new(body: GuardedBody) -> Self {
+        let hint = body.size_hint();
+        BodySlot {
+            slot: Arc::new(Mutex::new(Some(body))),
+            hint,
+        }
+    }
+
+    /// A body for one attempt, or None when an earlier attempt has already read from it.
+    pub fn lend(&self) -> Option<ReclaimableBody> {
+        let present = self.slot.lock().map(|g| g.is_some()).unwrap_or(false);
+        present.then(|| ReclaimableBody {
+            slot: self.slot.clone(),
+            taken: None,
+            hint: self.hint.clone(),
+        })
+    }
+}
+
+impl Body for ReclaimableBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.taken.is_none() {
+            let body = self.slot.lock().ok().and_then(|mut g| g.take());
+            match body {
+                Some(b) => self.taken = Some(Box::pin(b)),
+                None => return Poll::Ready(Some(Err(Box::new(ClientBodyError("request body already consumed"))))),
+            }
+        }
+        match self.taken.as_mut() {
+            Some(b) => b.as_mut().poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.hint.clone()
+    }
+}
+
+/// Reads a whole (small) body into memory, respecting the guard's limits.
+pub async fn collect(body: GuardedBody) -> Result<Bytes, BoxError> {
+    Ok(body.collect().await?.to_bytes())
+}

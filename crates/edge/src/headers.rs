@@ -1,0 +1,75 @@
+//! Header hygiene between client, node and origin: hop-by-hop removal (RFC 9110 §7.6.1),
+//! forwarding headers, and removal of every client-supplied copy of a header the node sets
+//! or trusts, so nobody can spoof them.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including every header named in `Connection`. `TE` is
+/// dropped unless it is exactly `trailers`, which gRPC needs end to end.
+/// With `keep_upgrade`, `Upgrade` survives (WebSocket hand-off); the caller re-adds
+/// `Connection: upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if keep_upgrade && name == header::UPGRADE {
+            continue;
+        }
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP.iter() {
+        if keep_upgrade && *name == header::UPGRADE {
+            continue;
+        }
+        headers.remove(name);
+    }
+    if let Some(te) = headers.get(header::TE) {
+        if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            headers.remove(header::TE);
+        }
+    }
+}
+
+/// True when the request asks for a protocol switch (WebSocket): `Connection: upgrade` plus
+/// an `Upgrade` header, on HTTP/1.1.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Appends `value` to a comma-separated list header, or sets it.
+pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let joined = {
+        let existing: Vec<&str> = headers.get_all(&name).iter().filter_map(|v| v.to_str().ok()).collect();
+        if existing.is_empty() {
+            None
+        } else {
+            Some(format!("{}, {value}", existing.join(", ")))
+        }
+    };
+    let text = joined.as_deref().unwrap_or(value);
+    if let Ok(v) = HeaderValue::from_str(text) {
+        headers.insert(name, v);
+    }
+}

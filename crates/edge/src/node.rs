@@ -1,0 +1,307 @@
+//! Starting, reloading and stopping one edge node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use hyper_util::server::graceful::GracefulShutdown;
+use regionless_geo::GeoIp;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::access_log::AccessLog;
+use crate::config::Config;
+use crate::metrics::{OriginLabels, ResultLabels};
+use crate::retry_budget::RetryBudget;
+use crate::runtime::Runtime;
+use crate::server::{accept_loop, connection_builder};
+use crate::state::NodeState;
+use crate::tls::SniResolver;
+use crate::upstream::UpstreamClients;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("TLS setup: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("GeoIP: {0}")]
+    GeoIp(#[from] regionless_geo::GeoError),
+    #[error("access log: {0}")]
+    AccessLog(std::io::Error),
+}
+
+/// The parts of a node that reload and the admin API act on.
+pub struct NodeControl {
+    pub state: Arc<NodeState>,
+    sni: Arc<SniResolver>,
+    health_tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl NodeControl {
+    /// Re-reads the config file and applies it; on any problem the running config stays and
+    /// the problems are returned, worded as `check-config` words them.
+    pub fn reload_from_file(&self) -> Result<String, Vec<String>> {
+        let result = match &self.state.config_path {
+            None => Err(vec!["this node was started without a config file".to_string()]),
+            Some(path) => match Config::load(path) {
+                Ok(config) => self.apply(config),
+                Err(errors) => Err(errors.0.iter().map(ToString::to_string).collect()),
+            },
+        };
+        let label = if result.is_ok() { "ok" } else { "refused" };
+        self.state.metrics.reloads.get_or_create(&ResultLabels { result: label }).inc();
+        match &result {
+            Ok(summary) => tracing::info!(%summary, "config reloaded"),
+            Err(errors) => tracing::warn!(?errors, "config reload refused; the previous config keeps serving"),
+        }
+        result
+    }
+
+    /// Applies a validated config to the running node. Listener addresses cannot change
+    /// without a restart; such a config is refused.
+    pub fn apply(&self, config: Config) -> Result<String, Vec<String>> {
+        let current = self.state.runtime();
+        let old = &current.config.node;
+        if old.listen != config.node.listen || old.tls_listen != config.node.tls_listen || old.admin_listen != config.node.admin_listen {
+            return Err(vec!["node.listen, node.tls_listen and node.admin_listen can only change with a restart".to_string()]);
+        }
+        self.sni.update(&config).map_err(|e| vec![e.to_string()])?;
+        let geoip = open_geoip(&config, self.state.geoip.load_full()).map_err(|e| vec![format!("client_location.geoip_database: {e}")])?;
+        let runtime = Runtime::build(config, &self.state.clients, &self.state.health_registry).map_err(|e| vec![e.to_string()])?;
+        let summary = runtime.config.summary();
+        self.state.budget.store(Arc::new(RetryBudget::new(runtime.config.retry_budget.percent, runtime.config.retry_budget.min_per_second)));
+        let tasks = crate::health_check::spawn_checks(&runtime);
+        self.state.geoip.store(geoip);
+        self.state.runtime.store(Arc::new(runtime));
+        let mut old_tasks = self.health_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        for t in old_tasks.drain(..) {
+            t.abort();
+        }
+        *old_tasks = tasks;
+        Ok(summary)
+    }
+
+    /// Sets the origin-availability gauges from current health, for a scrape.
+    pub fn refresh_gauges(&self) {
+        let rt = self.state.runtime();
+        let now = std::time::Instant::now();
+        for s in &rt.sites {
+            for o in &s.origins {
+                self.state
+                    .metrics
+                    .origin_available
+                    .get_or_create(&OriginLabels {
+                        site: s.cfg.name.clone(),
+                        origin: o.cfg.name.clone(),
+                        region: o.cfg.region.clone(),
+                    })
+                    .set(i64::from(o.health.is_available(now)));
+            }
+        }
+    }
+}
+
+fn open_geoip(config: &Config, current: Option<Arc<GeoIp>>) -> Result<Option<Arc<GeoIp>>, regionless_geo::GeoError> {
+    match &config.client_location.geoip_database {
+        None => Ok(None),
+        Some(path) => match current {
+            Some(db) if db.path() == path.as_path() => Ok(Some(db)),
+            _ => Ok(Some(Arc::new(GeoIp::open(path)?))),
+        },
+    }
+}
+
+/// A running edge node.
+pub struct Node {
+    control: Arc<NodeControl>,
+    http_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    stop_accepting: CancellationToken,
+    stop_background: CancellationToken,
+    graceful: Arc<GracefulShutdown>,
+    accept_tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Binds every listener and starts serving. `config_path` is where reloads read from.
+    pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Node, StartError> {
+        let access_log = AccessLog::start(&config.node.access_log).await.map_err(StartError::AccessLog)?;
+        let sni = Arc::new(SniResolver::default());
+        sni.update(&config)?;
+        let geoip = open_geoip(&config, None)?;
+        let clients = UpstreamClients::default();
+        let health_registry = Default::default();
+        let runtime = Runtime::build(config.clone(), &clients, &health_registry)?;
+        let state = Arc::new(NodeState {
+            budget: ArcSwap::from_pointee(RetryBudget::new(config.retry_budget.percent, config.retry_budget.min_per_second)),
+            runtime: ArcSwap::from_pointee(runtime),
+            geoip: ArcSwapOption::new(geoip),
+            clients,
+            health_registry,
+            metrics: Default::default(),
+            access_log,
+            shutting_down: Default::default(),
+            config_path,
+        });
+        let control = Arc::new(NodeControl {
+            health_tasks: Mutex::new(crate::health_check::spawn_checks(&state.runtime())),
+            state: state.clone(),
+            sni: sni.clone(),
+        });
+
+        let builder = Arc::new(connection_builder(&config.limits));
+        let graceful = Arc::new(GracefulShutdown::new());
+        let stop_accepting = CancellationToken::new();
+        let stop_background = CancellationToken::new();
+        let handshake = config.limits.header_read_timeout;
+        let mut accept_tasks = Vec::new();
+        let mut http_addrs = Vec::new();
+        let mut https_addrs = Vec::new();
+        for addr in &config.node.listen {
+            let l = bind(*addr).await?;
+            http_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr: *addr, source })?);
+            accept_tasks.push(tokio::spawn(accept_loop(l, None, state.clone(), builder.clone(), graceful.clone(), stop_accepting.clone(), handshake)));
+        }
+        if !config.node.tls_listen.is_empty() {
+            let acceptor = TlsAcceptor::from(crate::tls::server_config(sni.clone())?);
+            for addr in &config.node.tls_listen {
+                let l = bind(*addr).await?;
+                https_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr: *addr, source })?);
+                accept_tasks.push(tokio::spawn(accept_loop(
+                    l,
+                    Some(acceptor.clone()),
+                    state.clone(),
+                    builder.clone(),
+                    graceful.clone(),
+                    stop_accepting.clone(),
+                    handshake,
+                )));
+            }
+        }
+        let admin_addr = match config.node.admin_listen {
+            None => None,
+            Some(addr) => {
+                let l = bind(addr).await?;
+                let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                let app = crate::admin::router(control.clone());
+                let stop = stop_background.clone();
+                tokio::spawn(async move {
+                    let _ = axum::serve(l, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+                });
+                Some(local)
+            }
+        };
+        tokio::spawn(watch_files(control.clone(), stop_background.clone()));
+        Ok(Node {
+            control,
+            http_addrs,
+            https_addrs,
+            admin_addr,
+            stop_accepting,
+            stop_background,
+            graceful,
+            accept_tasks,
+        })
+    }
+
+    /// Addresses the plain-HTTP listeners are bound to (useful with port 0).
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
+    }
+
+    /// Addresses the HTTPS listeners are bound to.
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
+    }
+
+    /// Address of the admin listener, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Reload and admin handle.
+    pub fn control(&self) -> &Arc<NodeControl> {
+        &self.control
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `node.shutdown_grace`, then
+    /// closes what is left. Returns true when everything finished in time.
+    pub async fn shutdown(self) -> bool {
+        let state = &self.control.state;
+        state.shutting_down.store(true, Ordering::Relaxed);
+        self.stop_accepting.cancel();
+        for t in self.accept_tasks {
+            let _ = t.await;
+        }
+        let grace = state.runtime().config.node.shutdown_grace;
+        let graceful = match Arc::try_unwrap(self.graceful) {
+            Ok(g) => g,
+            // Only the accept loops held clones, and they have ended.
+            Err(_) => return false,
+        };
+        let finished = tokio::time::timeout(grace, graceful.shutdown()).await.is_ok();
+        self.stop_background.cancel();
+        for t in self.control.health_tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+        finished
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|source| StartError::Bind { addr, source })?;
+    let _ = socket.set_reuseaddr(true);
+    socket.bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    socket.listen(4096).map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Reloads PEM files and the GeoIP database when they change on disk.
+async fn watch_files(control: Arc<NodeControl>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut since_geoip = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if control.sni.changed_on_disk() {
+            let rt = control.state.runtime();
+            match control.sni.update(&rt.config) {
+                Ok(()) => tracing::info!("TLS certificates reloaded"),
+                Err(e) => tracing::warn!(error = %e, "TLS certificates changed but cannot be loaded; keeping the old ones"),
+            }
+        }
+        since_geoip += Duration::from_secs(2);
+        let interval = control.state.runtime().config.client_location.geoip_reload_interval;
+        if since_geoip >= interval {
+            since_geoip = Duration::ZERO;
+            if let Some(db) = control.state.geoip.load_full() {
+                let result = match db.reload_if_changed() {
+                    Ok(true) => "ok",
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "GeoIP database changed but cannot be loaded; keeping the old one");
+                        "failed"
+                    }
+                };
+                control.state.metrics.geoip_reloads.get_or_create(&ResultLabels { result }).inc();
+            }
+        }
+    }
+}

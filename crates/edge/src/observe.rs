@@ -1,0 +1,252 @@
+//! What happens around every response: the node's own response headers, the access-log line
+//! and the request metrics, emitted when the response body is finished or abandoned.
+
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use regionless_geo::CountryCode;
+use tokio::time::Sleep;
+
+use crate::access_log::AccessRecord;
+use crate::body::{BoxError, ResponseBody};
+use crate::metrics::{RequestLabels, SiteLabels};
+use crate::runtime::Runtime;
+use crate::state::{ConnInfo, NodeState};
+
+/// Facts gathered along the request path, reported once the response ends.
+pub struct RequestLog {
+    state: Arc<NodeState>,
+    pub started: Instant,
+    pub request_id: String,
+    pub client_ip: Option<IpAddr>,
+    pub country: Option<CountryCode>,
+    pub site: Option<String>,
+    method: Method,
+    path: String,
+    version: Version,
+    pub origin: Option<String>,
+    pub attempts: u32,
+    pub origin_ttfb: Option<Duration>,
+    pub error: Option<String>,
+    status: StatusCode,
+    head_sent: Duration,
+    edge_region: String,
+}
+
+impl RequestLog {
+    /// Starts the record for `req`.
+    pub fn new(state: &Arc<NodeState>, rt: &Runtime, conn: &ConnInfo, req: &Request<Incoming>, started: Instant) -> Self {
+        let path = req.uri().path();
+        RequestLog {
+            state: state.clone(),
+            started,
+            request_id: String::new(),
+            client_ip: Some(conn.peer.ip()),
+            country: None,
+            site: None,
+            method: req.method().clone(),
+            path: if state.access_log.enabled() { path.chars().take(512).collect() } else { String::new() },
+            version: req.version(),
+            origin: None,
+            attempts: 0,
+            origin_ttfb: None,
+            error: None,
+            status: StatusCode::OK,
+            head_sent: Duration::ZERO,
+            edge_region: rt.config.node.region.clone(),
+        }
+    }
+
+    /// Adds `x-served-by`, `x-request-id` and `server-timing`, and wraps the body so the
+    /// access-log line and metrics are emitted when it ends.
+    pub fn finish(mut self, rt: &Runtime, response: Response<ResponseBody>) -> Response<ObservedBody> {
+        let (mut parts, body) = response.into_parts();
+        self.head_sent = self.started.elapsed();
+        self.status = parts.status;
+        if self.request_id.is_empty() {
+            self.request_id = uuid::Uuid::new_v4().simple().to_string();
+        }
+        let h = &mut parts.headers;
+        h.insert("x-served-by", rt.served_by.clone());
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            h.insert(rt.config.upstream_headers.request_id.clone(), v);
+        }
+        let timing = match self.origin_ttfb {
+            Some(origin) => format!(
+                "edge;dur={:.1}, origin;dur={:.1}",
+                ms(self.head_sent.saturating_sub(origin)),
+                ms(origin)
+            ),
+            None => format!("edge;dur={:.1}", ms(self.head_sent)),
+        };
+        if let Ok(v) = HeaderValue::from_str(&timing) {
+            h.append("server-timing", v);
+        }
+        Response::from_parts(
+            parts,
+            ObservedBody {
+                inner: body,
+                bytes: 0,
+                log: Some(Box::new(self)),
+            },
+        )
+    }
+
+    fn emit(&self, bytes: u64) {
+        let site = self.site.as_deref().unwrap_or("-");
+        let m = &self.state.metrics;
+        m.requests
+            .get_or_create(&RequestLabels {
+                site: site.to_string(),
+                edge_region: self.edge_region.clone(),
+                status: self.status.as_u16(),
+            })
+            .inc();
+        let site_labels = SiteLabels { site: site.to_string() };
+        m.request_duration.get_or_create(&site_labels).observe(self.head_sent.as_secs_f64());
+        m.response_bytes.get_or_create(&site_labels).inc_by(bytes);
+        let log = &self.state.access_log;
+        if !log.enabled() {
+            return;
+        }
+        let record = AccessRecord {
+            ts: httpdate::fmt_http_date(std::time::SystemTime::now()),
+            request_id: &self.request_id,
+            client_ip: self.client_ip.map(|i| i.to_string()).unwrap_or_default(),
+            client_country: self.country.as_ref().map(|c| c.as_str()),
+            edge_region: &self.edge_region,
+            site,
+            method: self.method.as_str(),
+            path: &self.path,
+            protocol: match self.version {
+                Version::HTTP_2 => "HTTP/2",
+                Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
+            status: self.status.as_u16(),
+            origin: self.origin.as_deref(),
+            attempts: self.attempts,
+            bytes_sent: bytes,
+            ttfb_ms: ms(self.head_sent),
+            duration_ms: ms(self.started.elapsed()),
+            origin_ms: self.origin_ttfb.map(ms),
+            error: self.error.as_deref(),
+        };
+        if !log.log(&record) {
+            m.access_log_dropped.inc();
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+pin_project_lite::pin_project! {
+    /// The client's response body; counts bytes and reports the request when dropped.
+    pub struct ObservedBody {
+        #[pin]
+        inner: ResponseBody,
+        bytes: u64,
+        log: Option<Box<RequestLog>>,
+    }
+
+    impl PinnedDrop for ObservedBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(log) = this.log.take() {
+                log.emit(*this.bytes);
+            }
+        }
+    }
+}
+
+impl Body for ObservedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(f)) = &frame {
+            if let Some(d) = f.data_ref() {
+                *this.bytes += d.len() as u64;
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An origin response body that fails if the origin goes quiet for longer than `idle`,
+    /// so a stalled origin can never hold a client forever.
+    pub struct IdleTimeoutBody {
+        #[pin]
+        inner: Incoming,
+        idle: Duration,
+        #[pin]
+        timer: Sleep,
+    }
+}
+
+impl IdleTimeoutBody {
+    /// Wraps an origin body.
+    pub fn new(inner: Incoming, idle: Duration) -> Self {
+        IdleTimeoutBody {
+            inner,
+            idle,
+            timer: tokio::time::sleep(idle),
+        }
+    }
+}
+
+/// The origin stopped sending mid-body.
+#[derive(Debug, thiserror::Error)]
+#[error("origin response body stalled")]
+pub struct OriginStalled;
+
+impl Body for IdleTimeoutBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + *this.idle;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(std::future::Future::poll(this.timer, cx));
+                Poll::Ready(Some(Err(Box::new(OriginStalled))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

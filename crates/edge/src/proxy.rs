@@ -1,0 +1,652 @@
+//! The request path, one function per phase, in the order DESIGN.md gives:
+//! admit → site → locate → rules → route → steer → proxy (attempts with failover and
+//! hedging) → respond. Every early exit is a [`Reject`] with a status and a short reason.
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use regionless_geo::{Candidate, Country};
+
+use crate::body::{self, BodyFault, BodySlot, Fault, GuardedBody, ResponseBody, UpstreamBody};
+use crate::headers::{append_list, strip_hop_by_hop, wants_upgrade};
+use crate::observe::{ObservedBody, RequestLog};
+use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
+use crate::state::{ConnInfo, NodeState};
+
+/// Bodies up to this size are buffered for retry-eligible requests so they can be replayed.
+const REPLAY_BUFFER_LIMIT: u64 = 64 * 1024;
+
+/// A request answered by the node itself, with the reason in the body.
+#[derive(Debug)]
+pub struct Reject {
+    pub status: StatusCode,
+    pub reason: String,
+    /// Close the connection after answering (smuggling shapes, broken bodies).
+    pub close: bool,
+}
+
+impl Reject {
+    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Reject {
+            status,
+            reason: reason.into(),
+            close: false,
+        }
+    }
+
+    fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+}
+
+/// Where the client is, as far as the node can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientPlace {
+    pub ip: IpAddr,
+    pub country: Option<&'static Country>,
+    /// The peer is a trusted proxy (its forwarding headers are believed).
+    pub via_trusted_proxy: bool,
+}
+
+/// The service function: never fails, every problem becomes a response.
+pub async fn handle(state: Arc<NodeState>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<ObservedBody>, Infallible> {
+    let started = Instant::now();
+    let rt = state.runtime();
+    let mut log = RequestLog::new(&state, &rt, &conn, &req, started);
+    let response = match run_phases(&state, &rt, &conn, req, &mut log).await {
+        Ok(r) => r,
+        Err(reject) => reject_response(&rt, &mut log, reject),
+    };
+    Ok(log.finish(&rt, response))
+}
+
+async fn run_phases(
+    state: &Arc<NodeState>,
+    rt: &Arc<Runtime>,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<ResponseBody>, Reject> {
+    admit(rt, &req)?;
+    let (site_index, host) = site(rt, &req)?;
+    let site = &rt.sites[site_index];
+    log.site = Some(site.cfg.name.clone());
+    let place = locate(state, rt, conn, &req);
+    log.client_ip = Some(place.ip);
+    log.country = place.country.map(|c| c.code);
+    if let Some(redirect) = rules(site, conn, &req, &host) {
+        return Ok(redirect);
+    }
+    let path = req.uri().path().to_string();
+    let route = site.cfg.routes.iter().find(|r| r.matches(req.method(), &path));
+    let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
+    let retryable_route = route.is_some_and(|r| r.retryable);
+    let order = steer(site, pool, place.country);
+    let request_id = request_id(rt, &place, req.headers());
+    log.request_id = request_id.clone();
+    let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let forwarded = ForwardedRequest::prepare(rt, conn, &place, req, &host, &request_id, upgrade, retryable_route).await?;
+    let (mut response, origin) = proxy(state, site, &order, forwarded, log).await?;
+    if let (Some(client_upgrade), true) = (client_upgrade, response.status() == StatusCode::SWITCHING_PROTOCOLS) {
+        tunnel(client_upgrade, &mut response);
+    }
+    Ok(respond(rt, site, origin, response, log))
+}
+
+/// Accept-time checks that need no site: URI size, request-target form, method, body size.
+fn admit(rt: &Runtime, req: &Request<Incoming>) -> Result<(), Reject> {
+    let limits = &rt.config.limits;
+    let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > limits.max_uri_bytes {
+        return Err(Reject::new(StatusCode::URI_TOO_LONG, format!("request target is longer than {} bytes", limits.max_uri_bytes)));
+    }
+    if req.method() == Method::CONNECT {
+        return Err(Reject::new(StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not supported: this node is a reverse proxy, not a forward proxy"));
+    }
+    if req.version() < Version::HTTP_2 && req.uri().scheme().is_some() {
+        return Err(Reject::new(StatusCode::BAD_REQUEST, "absolute-form request targets are refused: this node is not an open proxy"));
+    }
+    let headers = req.headers();
+    if headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(Reject::new(StatusCode::BAD_REQUEST, "more than one Host header").closing());
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH) {
+        return Err(Reject::new(StatusCode::BAD_REQUEST, "Content-Length together with Transfer-Encoding").closing());
+    }
+    if let Some(len) = req.body().size_hint().exact() {
+        if len > limits.max_body_bytes {
+            return Err(Reject::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {} bytes", limits.max_body_bytes)).closing());
+        }
+    }
+    Ok(())
+}
+
+/// Host → site. Unknown hosts are never forwarded anywhere.
+fn site(rt: &Runtime, req: &Request<Incoming>) -> Result<(usize, String), Reject> {
+    let raw = match req.headers().get(header::HOST) {
+        Some(h) => h.to_str().map_err(|_| Reject::new(StatusCode::BAD_REQUEST, "Host header is not valid ASCII"))?,
+        None => req
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .ok_or_else(|| Reject::new(StatusCode::BAD_REQUEST, "request has no Host header"))?,
+    };
+    let host = strip_port(raw).to_ascii_lowercase();
+    let host = host.trim_end_matches('.').to_string();
+    match rt.site_for_host(&host) {
+        Some(s) => {
+            let index = rt.sites.iter().position(|x| std::ptr::eq(x, s)).unwrap_or(0);
+            Ok((index, host))
+        }
+        None => Err(Reject::new(StatusCode::MISDIRECTED_REQUEST, format!("unknown host `{}`: no site on this node answers for it", truncate(&host, 100)))),
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Where the client is: the trusted country header from a trusted proxy, else GeoIP, else
+/// unknown (the site's default region then applies).
+fn locate(state: &NodeState, rt: &Runtime, conn: &ConnInfo, req: &Request<Incoming>) -> ClientPlace {
+    let peer = conn.peer.ip();
+    let trusted = rt.trusted.contains(peer);
+    let ip = if trusted {
+        let xff = req.headers().get_all("x-forwarded-for").iter().map(|v| v.as_bytes());
+        regionless_geo::client_ip(peer, xff, &rt.trusted)
+    } else {
+        peer
+    };
+    let from_header = if trusted {
+        rt.config
+            .client_location
+            .country_header
+            .as_ref()
+            .and_then(|h| req.headers().get(h))
+            .and_then(|v| regionless_geo::country_from_header(v.as_bytes()))
+    } else {
+        None
+    };
+    let country = from_header.or_else(|| {
+        let db = state.geoip.load();
+        db.as_ref()
+            .and_then(|g| g.lookup(ip))
+            .and_then(regionless_geo::country)
+    });
+    ClientPlace {
+        ip,
+        country,
+        via_trusted_proxy: trusted,
+    }
+}
+
+/// Edge rules that answer without an origin. Today: HTTP → HTTPS redirect per site.
+fn rules(site: &SiteRuntime, conn: &ConnInfo, req: &Request<Incoming>, host: &str) -> Option<Response<ResponseBody>> {
+    if site.cfg.https_redirect && !conn.tls {
+        let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let location = format!("https://{host}{pq}");
+        let mut r = Response::new(body::full(format!("moved to {location}\n")));
+        *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return Some(r);
+    }
+    None
+}
+
+/// The origins of `pool`, in attempt order for this client.
+fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> Vec<usize> {
+    let Some(members) = site.pools.get(pool) else { return Vec::new() };
+    let candidates: Vec<Candidate<'_>> = members
+        .iter()
+        .map(|&i| {
+            let o = &site.origins[i];
+            Candidate {
+                region: &o.region,
+                weight: o.cfg.weight,
+                backup: o.cfg.backup,
+                health: &o.health,
+            }
+        })
+        .collect();
+    let ranked = regionless_geo::rank(&site.policy, country, &site.default_region, &candidates, Instant::now(), &mut rand::thread_rng());
+    ranked.into_iter().map(|k| members[k]).collect()
+}
+
+fn request_id(rt: &Runtime, place: &ClientPlace, headers: &HeaderMap) -> String {
+    let name = &rt.config.upstream_headers.request_id;
+    if place.via_trusted_proxy && rt.config.node.trust_request_id {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if !v.is_empty() && v.len() <= 200 {
+                return v.to_string();
+            }
+        }
+    }
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The request's body, in the form that decides whether it can be replayed.
+enum RequestBody {
+    Empty,
+    Buffered(Bytes),
+    Streamed(BodySlot),
+}
+
+/// Everything needed to send the request to any origin.
+struct ForwardedRequest {
+    method: Method,
+    path_and_query: http::uri::PathAndQuery,
+    headers: HeaderMap,
+    body: RequestBody,
+    fault: Arc<BodyFault>,
+    /// Any failure may be retried (idempotent method or a retryable route).
+    replay_safe: bool,
+}
+
+impl ForwardedRequest {
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare(
+        rt: &Runtime,
+        conn: &ConnInfo,
+        place: &ClientPlace,
+        req: Request<Incoming>,
+        host: &str,
+        request_id: &str,
+        upgrade: bool,
+        retryable_route: bool,
+    ) -> Result<ForwardedRequest, Reject> {
+        let (parts, incoming) = req.into_parts();
+        let mut headers = parts.headers;
+        let settings = &rt.config;
+        strip_hop_by_hop(&mut headers, upgrade);
+        if upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        // Headers the node sets or trusts: never take the client's copy.
+        let own: [Option<&HeaderName>; 4] = [
+            settings.upstream_headers.original_host.as_ref(),
+            settings.upstream_headers.client_country.as_ref(),
+            Some(&settings.upstream_headers.request_id),
+            settings.client_location.country_header.as_ref(),
+        ];
+        for name in own.into_iter().flatten() {
+            headers.remove(name);
+        }
+        headers.remove(header::HOST);
+        let peer = conn.peer.ip().to_string();
+        if place.via_trusted_proxy {
+            append_list(&mut headers, HeaderName::from_static("x-forwarded-for"), &peer);
+            if !headers.contains_key("x-forwarded-proto") {
+                headers.insert("x-forwarded-proto", proto_value(conn.tls));
+            }
+        } else {
+            headers.remove("x-forwarded-proto");
+            if let Ok(v) = HeaderValue::from_str(&peer) {
+                headers.insert("x-forwarded-for", v);
+            }
+            headers.insert("x-forwarded-proto", proto_value(conn.tls));
+        }
+        if let Ok(via) = rt.via.to_str() {
+            append_list(&mut headers, header::VIA, via);
+        }
+        if let Some(name) = &settings.upstream_headers.original_host {
+            if let Ok(v) = HeaderValue::from_str(host) {
+                headers.insert(name.clone(), v);
+            }
+        }
+        if let Some(name) = &settings.upstream_headers.client_country {
+            let code = place.country.map_or("XX", |c| c.code.as_str());
+            if let Ok(v) = HeaderValue::from_str(code) {
+                headers.insert(name.clone(), v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert(settings.upstream_headers.request_id.clone(), v);
+        }
+
+        let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE);
+        let replay_safe = (idempotent || retryable_route) && !upgrade;
+        let fault = Arc::new(BodyFault::default());
+        let limits = &settings.limits;
+        let body = if incoming.is_end_stream() {
+            RequestBody::Empty
+        } else {
+            let exact = incoming.size_hint().exact();
+            let guarded = GuardedBody::new(incoming, limits.max_body_bytes, limits.body_read_timeout, fault.clone());
+            match exact {
+                Some(len) if replay_safe && len <= REPLAY_BUFFER_LIMIT => match body::collect(guarded).await {
+                    Ok(bytes) => RequestBody::Buffered(bytes),
+                    Err(_) => return Err(body_fault_reject(fault.get())),
+                },
+                _ => RequestBody::Streamed(BodySlot::new(guarded)),
+            }
+        };
+        Ok(ForwardedRequest {
+            method: parts.method,
+            path_and_query: parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            headers,
+            body,
+            fault,
+            replay_safe,
+        })
+    }
+
+    /// A body for the next attempt, or None when the streamed body was already read.
+    fn body_for_attempt(&self) -> Option<UpstreamBody> {
+        match &self.body {
+            RequestBody::Empty => Some(body::empty()),
+            RequestBody::Buffered(b) => Some(http_body_util::Full::new(b.clone()).map_err(|never| match never {}).boxed_unsync()),
+            RequestBody::Streamed(slot) => slot.lend().map(|b| b.boxed_unsync()),
+        }
+    }
+
+    fn request_for(&self, origin: &OriginRuntime, body: UpstreamBody) -> Result<Request<UpstreamBody>, Reject> {
+        let uri = Uri::builder()
+            .scheme(origin.cfg.scheme.clone())
+            .authority(origin.cfg.authority.clone())
+            .path_and_query(self.path_and_query.clone())
+            .build()
+            .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, format!("cannot build the origin request: {e}")))?;
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = match origin.cfg.protocol {
+            crate::config::OriginProtocol::Http2 => Version::HTTP_2,
+            _ => Version::HTTP_11,
+        };
+        let mut headers = self.headers.clone();
+        headers.insert(header::HOST, origin.host_header.clone());
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+}
+
+fn proto_value(tls: bool) -> HeaderValue {
+    HeaderValue::from_static(if tls { "https" } else { "http" })
+}
+
+fn body_fault_reject(fault: Fault) -> Reject {
+    match fault {
+        Fault::TooLarge => Reject::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is larger than the limit").closing(),
+        Fault::TimedOut => Reject::new(StatusCode::REQUEST_TIMEOUT, "request body arrived too slowly").closing(),
+        Fault::Malformed | Fault::None => Reject::new(StatusCode::BAD_REQUEST, "malformed request body").closing(),
+    }
+}
+
+/// How one attempt ended.
+enum Outcome {
+    /// A response to pass on.
+    Answer(Response<Incoming>, Duration),
+    /// A response whose status counts as a failure; kept in case nothing better arrives.
+    BadStatus(Response<Incoming>, Duration),
+    ConnectFailed(String),
+    TimedOut,
+    Failed(String),
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Answer(..) => "ok",
+            Outcome::BadStatus(..) => "status",
+            Outcome::ConnectFailed(_) => "connect_error",
+            Outcome::TimedOut => "timeout",
+            Outcome::Failed(_) => "error",
+        }
+    }
+}
+
+async fn attempt(site: &SiteRuntime, origin_index: usize, req: Request<UpstreamBody>, deadline: Instant) -> (usize, Outcome) {
+    let origin = &site.origins[origin_index];
+    let started = Instant::now();
+    let budget = deadline.saturating_duration_since(started).min(site.cfg.timeouts.first_byte);
+    let outcome = match tokio::time::timeout(budget, origin.client.request(req)).await {
+        Err(_) => Outcome::TimedOut,
+        Ok(Err(e)) if e.is_connect() => Outcome::ConnectFailed(error_chain(&e)),
+        Ok(Err(e)) => Outcome::Failed(error_chain(&e)),
+        Ok(Ok(resp)) => {
+            let ttfb = started.elapsed();
+            let status = resp.status();
+            let retry_after = retry_after(resp.headers());
+            if let (Some(wait), true) = (retry_after, status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE) {
+                origin.health.mark_busy(std::time::Instant::now() + wait);
+            }
+            let failed_status = site.cfg.retries.statuses.contains(&status) || (status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some());
+            if failed_status {
+                Outcome::BadStatus(resp, ttfb)
+            } else {
+                Outcome::Answer(resp, ttfb)
+            }
+        }
+    };
+    match &outcome {
+        Outcome::Answer(_, ttfb) => origin.health.record_success(*ttfb),
+        Outcome::BadStatus(..) | Outcome::ConnectFailed(_) | Outcome::TimedOut | Outcome::Failed(_) => origin.health.record_failure(),
+    }
+    (origin_index, outcome)
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date, capped at an hour.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(v).ok()?.duration_since(SystemTime::now()).unwrap_or_default(),
+    };
+    Some(wait.min(Duration::from_secs(3600)))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Sends the request to origins in steering order until one answers, within the request's
+/// time budget, the per-request attempt limit and the node-wide retry budget.
+async fn proxy<'s>(
+    state: &NodeState,
+    site: &'s SiteRuntime,
+    order: &[usize],
+    fwd: ForwardedRequest,
+    log: &mut RequestLog,
+) -> Result<(Response<Incoming>, &'s OriginRuntime), Reject> {
+    if order.is_empty() {
+        return Err(Reject::new(StatusCode::BAD_GATEWAY, "no origin is configured for this route"));
+    }
+    let deadline = Instant::now() + site.cfg.timeouts.request;
+    let max_attempts = (site.cfg.retries.attempts as usize).min(order.len());
+    let site_label = || crate::metrics::SiteLabels { site: site.cfg.name.clone() };
+    let hedging = site.cfg.retries.hedge && fwd.replay_safe && matches!(fwd.body, RequestBody::Empty) && matches!(fwd.method, Method::GET | Method::HEAD);
+    let mut next = 0usize;
+    let mut inflight = FuturesUnordered::new();
+    let mut fallback: Option<(Response<Incoming>, usize, Duration)> = None;
+    let mut last_error = String::from("no attempt was made");
+    let mut any_timeout = false;
+
+    let launch = |next: &mut usize, inflight: &mut FuturesUnordered<_>| -> Result<bool, Reject> {
+        let Some(body) = fwd.body_for_attempt() else { return Ok(false) };
+        let index = order[*next];
+        *next += 1;
+        let req = fwd.request_for(&site.origins[index], body)?;
+        inflight.push(attempt(site, index, req, deadline));
+        Ok(true)
+    };
+    launch(&mut next, &mut inflight)?;
+    log.attempts = 1;
+    let mut hedged = false;
+
+    loop {
+        let hedge_at = if hedging && !hedged && inflight.len() == 1 && next < max_attempts {
+            let first = &site.origins[order[next - 1]];
+            let p95 = first.health.p95_ttfb().unwrap_or(site.cfg.timeouts.first_byte);
+            Some(log.started + p95.max(site.cfg.retries.hedge_min_delay))
+        } else {
+            None
+        };
+        let hedge_sleep = async {
+            match hedge_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            done = inflight.next() => {
+                let Some((index, outcome)) = done else { break };
+                let origin = &site.origins[index];
+                state.metrics.attempts.get_or_create(&crate::metrics::AttemptLabels {
+                    site: site.cfg.name.clone(),
+                    origin: origin.cfg.name.clone(),
+                    outcome: outcome.label(),
+                }).inc();
+                let retry_ok = match outcome {
+                    Outcome::Answer(resp, ttfb) => {
+                        log.origin_ttfb = Some(ttfb);
+                        state.metrics.origin_ttfb.get_or_create(&crate::metrics::OriginLabels {
+                            site: site.cfg.name.clone(), origin: origin.cfg.name.clone(), region: origin.cfg.region.clone(),
+                        }).observe(ttfb.as_secs_f64());
+                        return Ok((resp, origin));
+                    }
+                    Outcome::BadStatus(resp, ttfb) => {
+                        last_error = format!("origin {} answered {}", origin.cfg.name, resp.status());
+                        let ok = fwd.replay_safe || resp.status() == StatusCode::TOO_MANY_REQUESTS;
+                        fallback = Some((resp, index, ttfb));
+                        ok
+                    }
+                    Outcome::ConnectFailed(e) => {
+                        last_error = format!("cannot connect to origin {}: {e}", origin.cfg.name);
+                        true
+                    }
+                    Outcome::TimedOut => {
+                        any_timeout = true;
+                        last_error = format!("origin {} sent no response within the first-byte deadline", origin.cfg.name);
+                        fwd.replay_safe
+                    }
+                    Outcome::Failed(e) => {
+                        last_error = format!("origin {} failed: {e}", origin.cfg.name);
+                        fwd.replay_safe
+                    }
+                };
+                if fwd.fault.get() != Fault::None {
+                    return Err(body_fault_reject(fwd.fault.get()));
+                }
+                let more = retry_ok && next < max_attempts && Instant::now() < deadline;
+                if more && inflight.is_empty() {
+                    if state.budget.load().try_withdraw() {
+                        if launch(&mut next, &mut inflight)? {
+                            log.attempts += 1;
+                            state.metrics.failovers.get_or_create(&site_label()).inc();
+                            // A replaced answer is worth nothing now: the next origin decides.
+                            fallback = None;
+                        }
+                    } else {
+                        state.metrics.retry_budget_exhausted.inc();
+                        last_error.push_str(" (retry budget exhausted)");
+                    }
+                }
+                if inflight.is_empty() {
+                    break;
+                }
+            }
+            _ = hedge_sleep => {
+                hedged = true;
+                if state.budget.load().try_withdraw() {
+                    if launch(&mut next, &mut inflight)? {
+                        log.attempts += 1;
+                        state.metrics.hedges.get_or_create(&site_label()).inc();
+                    }
+                } else {
+                    state.metrics.retry_budget_exhausted.inc();
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                any_timeout = true;
+                last_error = "no origin answered within the request's time budget".to_string();
+                break;
+            }
+        }
+    }
+    if let Some((resp, index, ttfb)) = fallback {
+        log.origin_ttfb = Some(ttfb);
+        return Ok((resp, &site.origins[index]));
+    }
+    if fwd.fault.get() != Fault::None {
+        return Err(body_fault_reject(fwd.fault.get()));
+    }
+    log.error = Some(last_error.clone());
+    let status = if any_timeout { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+    Err(Reject::new(status, last_error))
+}
+
+/// Splices the client and origin connections after a `101 Switching Protocols`.
+fn tunnel(client: hyper::upgrade::OnUpgrade, response: &mut Response<Incoming>) {
+    let origin = hyper::upgrade::on(response);
+    tokio::spawn(async move {
+        let (Ok(client), Ok(origin)) = (client.await, origin.await) else { return };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut origin = hyper_util::rt::TokioIo::new(origin);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+    });
+}
+
+/// Turns the origin's response into the client's: hop-by-hop headers out, node headers in.
+fn respond(rt: &Runtime, site: &SiteRuntime, origin: &OriginRuntime, response: Response<Incoming>, log: &mut RequestLog) -> Response<ResponseBody> {
+    let (mut parts, incoming) = response.into_parts();
+    let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    strip_hop_by_hop(&mut parts.headers, switching);
+    if switching {
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    if let Ok(via) = rt.via.to_str() {
+        append_list(&mut parts.headers, header::VIA, via);
+    }
+    parts.headers.insert("x-origin", origin.label.clone());
+    log.origin = Some(origin.cfg.name.clone());
+    let idle = site.cfg.timeouts.request;
+    let body = crate::observe::IdleTimeoutBody::new(incoming, idle).boxed_unsync();
+    Response::from_parts(parts, body)
+}
+
+fn reject_response(_rt: &Runtime, log: &mut RequestLog, reject: Reject) -> Response<ResponseBody> {
+    if log.error.is_none() {
+        log.error = Some(reject.reason.clone());
+    }
+    let mut r = Response::new(body::full(format!("{}\n", reject.reason)));
+    *r.status_mut() = reject.status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if reject.close {
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}

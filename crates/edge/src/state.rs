@@ -1,0 +1,43 @@
+//! What every connection and request of one node shares.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use regionless_geo::GeoIp;
+
+use crate::access_log::AccessLog;
+use crate::metrics::Metrics;
+use crate::retry_budget::RetryBudget;
+use crate::runtime::{HealthRegistry, Runtime};
+use crate::upstream::UpstreamClients;
+
+/// Shared by every task of a node.
+pub struct NodeState {
+    pub runtime: ArcSwap<Runtime>,
+    pub geoip: ArcSwapOption<GeoIp>,
+    pub clients: UpstreamClients,
+    pub health_registry: HealthRegistry,
+    pub metrics: Metrics,
+    pub budget: ArcSwap<RetryBudget>,
+    pub access_log: AccessLog,
+    pub shutting_down: AtomicBool,
+    /// Where `reload` reads the config from; None for configs built in memory.
+    pub config_path: Option<PathBuf>,
+}
+
+/// What the request path knows about the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+impl NodeState {
+    /// The runtime in force now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+}

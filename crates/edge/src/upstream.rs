@@ -1,0 +1,179 @@
+//! Connections to origins: pooled keep-alive HTTP/1.1 and HTTP/2 clients, TLS with
+//! verification on by default, one client per distinct connection setting.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::body::UpstreamBody;
+use crate::config::OriginProtocol;
+
+/// The pooled client used for origin requests.
+pub type OriginClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// Everything that makes two origins need different clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    pub protocol: OriginProtocol,
+    pub tls_verify: bool,
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+}
+
+/// Errors building an origin client.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile { path: PathBuf, source: std::io::Error },
+    #[error("CA file {0} holds no usable certificate")]
+    CaEmpty(PathBuf),
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A cache of clients, so origins with equal settings share one connection pool and a
+/// config reload keeps warm connections.
+#[derive(Default)]
+pub struct UpstreamClients {
+    clients: Mutex<HashMap<ClientKey, OriginClient>>,
+}
+
+impl UpstreamClients {
+    /// The client for `key`, built on first use.
+    pub fn get(&self, key: &ClientKey) -> Result<OriginClient, UpstreamError> {
+        let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        let client = build(key)?;
+        map.insert(key.clone(), client.clone());
+        Ok(client)
+    }
+}
+
+fn build(key: &ClientKey) -> Result<OriginClient, UpstreamError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(key.connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+
+    let tls = tls_config(key)?;
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let connector = match key.protocol {
+        OriginProtocol::Http1 => builder.enable_http1().wrap_connector(http),
+        OriginProtocol::Http2 => builder.enable_http2().wrap_connector(http),
+        OriginProtocol::Auto => builder.enable_http1().enable_http2().wrap_connector(http),
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    client
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1024)
+        .http1_preserve_header_case(false)
+        .set_host(false);
+    if key.protocol == OriginProtocol::Http2 {
+        client.http2_only(true);
+    }
+    Ok(client.build(connector))
+}
+
+fn tls_config(key: &ClientKey) -> Result<rustls::ClientConfig, UpstreamError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let config = if key.tls_verify {
+        let mut roots = rustls::RootCertStore::empty();
+        match &key.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| UpstreamError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut reader = std::io::Cursor::new(pem);
+                for cert in rustls_pemfile_certs(&mut reader) {
+                    let _ = roots.add(cert);
+                }
+                if roots.is_empty() {
+                    return Err(UpstreamError::CaEmpty(path.clone()));
+                }
+            }
+            None => {
+                // Unreadable system certificates are skipped: one bad file in
+                // /etc/ssl/certs must not stop the node from reaching good origins.
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_no_client_auth()
+    };
+    // ALPN (h2 / http/1.1) is set by hyper-rustls from the enabled protocols.
+    Ok(config)
+}
+
+fn rustls_pemfile_certs(reader: &mut dyn std::io::BufRead) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut all = Vec::new();
+    let mut text = Vec::new();
+    if reader.read_to_end(&mut text).is_ok() {
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&text).flatten() {
+            all.push(cert);
+        }
+    }
+    all
+}
+
+/// `tls_verify = false`: the operator asked to trust any certificate (e.g. self-signed origins
+/// on a private network). Signatures are still checked so the handshake is well-formed.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

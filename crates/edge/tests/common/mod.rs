@@ -1,0 +1,258 @@
+//! Test harness: real origins and edge nodes on 127.0.0.1, and a plain HTTP client.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use regionless_edge::{Config, Node};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How a test origin answers.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Ok,
+    Status(u16, Option<u64>),
+    Stall(Duration),
+}
+
+/// A real HTTP origin on 127.0.0.1 that reports what it received as JSON.
+pub struct Origin {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    pub mode: Arc<Mutex<Mode>>,
+    task: JoinHandle<()>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Origin {
+    pub async fn start(name: &str) -> Origin {
+        Self::start_on(name, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(name: &str, addr: SocketAddr) -> Origin {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mode = Arc::new(Mutex::new(Mode::Ok));
+        let (h, m, n) = (hits.clone(), mode.clone(), name.to_string());
+        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let c = conns.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (h, m, n) = (h.clone(), m.clone(), n.clone());
+                let conn = tokio::spawn(async move {
+                    let svc = service_fn(move |req| origin_answer(req, n.clone(), h.clone(), m.clone()));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .await;
+                });
+                c.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        Origin { name: name.to_string(), addr, hits, mode, task, conns }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Like `kill -9`: stops accepting and drops every open connection.
+    pub fn kill(&self) {
+        self.task.abort();
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+async fn origin_answer(
+    req: Request<Incoming>,
+    name: String,
+    hits: Arc<AtomicUsize>,
+    mode: Arc<Mutex<Mode>>,
+) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, hyper::Error>>, Infallible> {
+    if req.uri().path() == "/healthz" {
+        let m = mode.lock().unwrap().clone();
+        let status = match m {
+            Mode::Ok => 200,
+            _ => 503,
+        };
+        return Ok(Response::builder().status(status).body(boxed(Bytes::from("health"))).unwrap());
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    let m = mode.lock().unwrap().clone();
+    match m {
+        Mode::Ok => {}
+        Mode::Status(code, retry_after) => {
+            let mut b = Response::builder().status(code);
+            if let Some(s) = retry_after {
+                b = b.header("retry-after", s.to_string());
+            }
+            return Ok(b.body(boxed(Bytes::from(format!("{name} says {code}")))).unwrap());
+        }
+        Mode::Stall(d) => tokio::time::sleep(d).await,
+    }
+    let headers: BTreeMap<String, Vec<String>> = req.headers().keys().map(|k| {
+        (k.as_str().to_string(), req.headers().get_all(k).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect())
+    }).collect();
+    let method = req.method().to_string();
+    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let version = format!("{:?}", req.version());
+    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let json = serde_json::json!({
+        "origin": name, "method": method, "path": path, "version": version,
+        "headers": headers, "body_len": body.len(),
+    });
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .header("connection", "x-secret")
+        .header("x-secret", "hop-by-hop")
+        .body(boxed(Bytes::from(json.to_string())))
+        .unwrap())
+}
+
+pub fn boxed(b: Bytes) -> http_body_util::combinators::BoxBody<Bytes, hyper::Error> {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+/// A node config around `sites_toml`, listening on free ports, admin token `test-token-0123456789`.
+pub fn node_toml(region: &str, extra: &str, sites_toml: &str) -> String {
+    format!(
+        r#"
+[node]
+region = "{region}"
+listen = ["127.0.0.1:0"]
+admin_listen = "127.0.0.1:0"
+admin_token = "test-token-0123456789"
+access_log = "off"
+shutdown_grace = "5s"
+{extra}
+{sites_toml}
+"#
+    )
+}
+
+/// Two-origin site: eu-central + us-west, geo policy with the CN override.
+pub fn two_region_site(eu: &Origin, us: &Origin, policy_extra: &str) -> String {
+    format!(
+        r#"
+[[sites]]
+name = "shop"
+hosts = ["shop.test"]
+default_region = "eu-central"
+{policy_extra}
+
+[[sites.origins]]
+name = "{}"
+url = "{}"
+region = "eu-central"
+
+[[sites.origins]]
+name = "{}"
+url = "{}"
+region = "us-west"
+"#,
+        eu.name,
+        eu.url(),
+        us.name,
+        us.url()
+    )
+}
+
+pub async fn start_node(toml: &str) -> Node {
+    let config = Config::from_toml(toml, std::path::Path::new(".")).unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
+    Node::start(config, None).await.unwrap()
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+    }
+    pub fn origin(&self) -> String {
+        self.json()["origin"].as_str().unwrap_or("").to_string()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub async fn send(addr: SocketAddr, method: &str, host: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut b = Request::builder().method(method).uri(format!("http://{addr}{path}")).header("host", host);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = client().request(b.body(Full::new(Bytes::from(body.to_string()))).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Reply { status: parts.status, headers: parts.headers, body }
+}
+
+pub async fn get(node: &Node, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(node.http_addrs()[0], "GET", host, path, headers, "").await
+}
+
+/// Sends raw bytes and reads until the server closes or `wait` passes.
+pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let closed = loop {
+        match tokio::time::timeout(wait, s.read(&mut buf)).await {
+            Ok(Ok(0)) => break true,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => break true,
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+pub async fn admin_get(node: &Node, path: &str, token: Option<&str>) -> Reply {
+    let addr = node.admin_addr().unwrap();
+    let mut headers = vec![];
+    let bearer;
+    if let Some(t) = token {
+        bearer = format!("Bearer {t}");
+        headers.push(("authorization", bearer.as_str()));
+    }
+    send(addr, "GET", "admin", path, &headers, "").await
+}
+
+pub const TOKEN: &str = "test-token-0123456789";
