@@ -105,7 +105,11 @@ impl FileStamp {
 }
 
 impl GeoIp {
-    /// Reads and validates the database at `path`. The error names the file and the problem.
+    /// Reads and validates the database at `path`.
+    ///
+    /// # Errors
+    /// [`GeoError::Io`] when the file cannot be read, [`GeoError::Invalid`] when it is not a
+    /// usable MaxMind DB (empty, garbage, truncated, corrupt). Both name the file.
     pub fn open(path: &Path) -> Result<GeoIp, GeoError> {
         let loaded = load(path)?;
         Ok(GeoIp {
@@ -149,10 +153,13 @@ impl GeoIp {
 
     /// Reloads the file if its modification time, length or inode differ from the loaded
     /// copy. `Ok(true)`: a new database is now in use. `Ok(false)`: nothing changed (or the
-    /// change is a file that already failed to load and was reported). `Err`: the file can't
-    /// be read or the new file is broken; the old database stays in use.
+    /// change is a file that already failed to load and was reported).
     ///
     /// Does file I/O: call it from a background task, never on the request path.
+    ///
+    /// # Errors
+    /// As for [`GeoIp::open`], when the file can no longer be read or the changed file is
+    /// broken. The previously loaded database stays in use either way.
     pub fn reload_if_changed(&self) -> Result<bool, GeoError> {
         let meta = fs::metadata(&self.path).map_err(|e| io_error(&self.path, e))?;
         let stamp = FileStamp::of(&meta);

@@ -157,7 +157,7 @@ impl OriginHealth {
 
     /// A request failed (connect error, first-byte timeout, failover status). Ejects after
     /// `eject_after_failures` in a row, or at once for an origin on probation (see the module
-    /// docs).
+    /// docs). The ejection starts at `Instant::now()`.
     pub fn record_failure(&self) {
         let now = Instant::now();
         let failures = saturating_inc(&self.consecutive_failures);
