@@ -29,9 +29,9 @@ pub struct RttEstimate {
 }
 
 impl RttEstimate {
-    /// The RTT as a duration.
+    /// The RTT as a duration (saturating at `Duration::MAX` for absurd values).
     pub fn duration(&self) -> Duration {
-        Duration::from_secs_f64(self.ms.max(0.0) / 1000.0)
+        Duration::try_from_secs_f64(self.ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
     }
 
     /// Half the RTT: the one-way delay of a symmetric link.
@@ -196,7 +196,7 @@ impl World {
 
     /// The emulated link for a connection opened at `from` to a server at `to`: each direction
     /// gets half of [`World::rtt`]`(from, to)` as its one-way delay plus this world's link
-    /// template.
+    /// template. (An absurd measured RTT yields a link the relay refuses as invalid.)
     pub fn link(&self, from: &str, to: &str) -> Result<Link, UnknownPlace> {
         let one_way = self.rtt(from, to)?.one_way();
         Ok(Link::symmetric(LinkSpec {

@@ -1,33 +1,12 @@
-//! World files (TOML), as given to `regionless demo --world FILE`:
-//!
-//! ```toml
-//! [model]                      # optional; defaults are the fitted ones
-//! fibre_km_per_ms = 200.0
-//! inflation = 1.63
-//! last_mile_ms = 9.5
-//! rtt_matrix = "rtt-ms.csv"    # optional, relative to this file; overrides the model
-//!
-//! [link]                       # optional; applied to every emulated link
-//! jitter_ms = 1.0
-//! loss = 0.001                 # per segment, 0 ≤ loss < 1
-//! bandwidth_mbit = 100.0       # omit for no cap
-//! slow_start = true
-//!
-//! [[place]]
-//! name = "eu-central"
-//! kind = "region"              # or "client"
-//! country = "DE"
-//! lat = 50.1
-//! lon = 8.7
-//! ```
-//! Unknown keys are errors (a typo must not silently fall back to a default). Every error
-//! names the line and column of the offending value; matrix errors name the CSV line.
+//! Reading world files (TOML); the format is documented on [`World::load`]. Errors carry
+//! spans (`toml::Spanned`) down to each value so semantic errors point at a line and column
+//! just as syntax errors do.
 
 use crate::error::{Location, Problem, WorldError};
 use crate::matrix::RttMatrix;
 use crate::model::{LatencyModel, DEFAULT_INFLATION, DEFAULT_LAST_MILE_MS, FIBRE_KM_PER_MS};
 use crate::place::{Place, PlaceKind};
-use crate::wan::LinkSpec;
+use crate::wan::{LinkSpec, MAX_DELAY};
 use crate::world::World;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -93,8 +72,30 @@ impl Source<'_> {
 }
 
 impl World {
-    /// Reads a world file (format in the module docs of `world_file.rs`, mirrored in the
-    /// crate README); a relative `rtt_matrix` path is resolved against the file's directory.
+    /// Reads a world file, as given to `regionless demo --world FILE`:
+    ///
+    /// ```toml
+    /// [model]                      # optional; defaults are the fitted ones
+    /// fibre_km_per_ms = 200.0
+    /// inflation = 1.63
+    /// last_mile_ms = 9.5
+    /// rtt_matrix = "rtt-ms.csv"    # optional, relative to this file; overrides the model
+    ///
+    /// [link]                       # optional; applied to every emulated link
+    /// jitter_ms = 1.0
+    /// loss = 0.001                 # per segment, 0 <= loss < 1
+    /// bandwidth_mbit = 100.0       # omit for no cap
+    /// slow_start = true
+    ///
+    /// [[place]]                    # repeated; names unique
+    /// name = "eu-central"
+    /// kind = "region"              # or "client"
+    /// country = "DE"
+    /// lat = 50.1
+    /// lon = 8.7
+    /// ```
+    /// Unknown keys are errors (a typo must not silently fall back to a default). Every error
+    /// names `file:line:column` of the offending value; RTT matrix errors name the CSV line.
     pub fn load(path: &Path) -> Result<World, WorldError> {
         let text = std::fs::read_to_string(path).map_err(|source| WorldError::Read {
             path: path.to_owned(),
@@ -202,10 +203,13 @@ fn build_link(src: &Source<'_>, raw: RawLink) -> Result<LinkSpec, WorldError> {
     let mut spec = LinkSpec::default();
     if let Some(j) = raw.jitter_ms {
         let ms = *j.get_ref();
-        if !(ms.is_finite() && ms >= 0.0) {
-            return src.invalid(j.span(), bad("jitter_ms", ms, "a finite number >= 0"));
+        match Duration::try_from_secs_f64(ms / 1000.0) {
+            Ok(d) if d <= MAX_DELAY => spec.jitter = d,
+            _ => {
+                let expected = "a number of ms from 0 to 3600000";
+                return src.invalid(j.span(), bad("jitter_ms", ms, expected));
+            }
         }
-        spec.jitter = Duration::from_secs_f64(ms / 1000.0);
     }
     if let Some(l) = raw.loss {
         let p = *l.get_ref();
@@ -351,6 +355,7 @@ lon = 139.7
         );
         fails_at("[model]\nlast_mile_ms = -1\n", 2, 16, "last_mile_ms");
         fails_at("[link]\nloss = 1.5\n", 2, 8, "loss");
+        fails_at("[link]\njitter_ms = 1e300\n", 2, 13, "jitter_ms");
         fails_at("[link]\nbandwidth_mbit = 0\n", 2, 18, "bandwidth_mbit");
     }
 

@@ -61,14 +61,16 @@
 //! The relay here is a few hundred lines over tokio.
 //!
 //! # Precision
-//! Delivery waits on tokio's timer, which has 1 ms resolution and rounds deadlines up, so
-//! each direction adds up to about 1 ms beyond the configured delay (see the overhead
-//! benchmark, `cargo run --release -p regionless-sim --example wan_overhead`).
+//! Deliveries wait on a small timer thread (`precise_timer.rs`) rather than tokio's timer,
+//! whose 1 ms resolution rounds every deadline up and added about 2 ms per round trip. The
+//! remaining overhead is measured by
+//! `cargo run --release -p regionless-sim --example wan_overhead`.
 
 mod pipe;
+mod precise_timer;
 mod relay;
 mod schedule;
 mod spec;
 
 pub use relay::{Relay, RelayHandle, RelayStats, DEFAULT_MAX_IN_FLIGHT};
-pub use spec::{Link, LinkSpec, INITIAL_WINDOW_SEGMENTS, MIN_RTO, MSS};
+pub use spec::{Link, LinkSpec, INITIAL_WINDOW_SEGMENTS, MAX_DELAY, MIN_RTO, MSS};

@@ -3,6 +3,7 @@
 //! pipeline (bytes read at t leave at t + delay however much is in flight), and a bounded byte
 //! budget between them is the backpressure.
 
+use super::precise_timer;
 use super::schedule::{Piece, Scheduler};
 use bytes::{Bytes, BytesMut};
 use std::io;
@@ -182,9 +183,10 @@ impl Delivery {
     }
 }
 
-/// Sleeps until `at` unless it has passed (a past deadline would still cost a timer tick).
+/// Sleeps until `at` unless it has passed (skipping the timer's lock for the common case of
+/// an unloaded link).
 async fn wait_until(at: Instant) {
     if at > Instant::now() {
-        tokio::time::sleep_until(at).await;
+        precise_timer::sleep_until(at).await;
     }
 }

@@ -2,6 +2,7 @@
 //! through an emulated [`Link`].
 
 use super::pipe::{self, Counters, READ_CHUNK};
+use super::precise_timer;
 use super::schedule::Scheduler;
 use super::spec::Link;
 use std::io;
@@ -252,12 +253,12 @@ async fn carry(client: TcpStream, relay: &Relay, shared: &Shared, seed: u64) -> 
     let (client_read, client_write) = client.into_split();
 
     let upstream_side = async {
-        tokio::time::sleep_until(established + link.forward.one_way).await;
+        precise_timer::sleep_until(established + link.forward.one_way).await;
         let upstream = match dial(relay.upstream, relay.upstream_source).await {
             Ok(s) => s,
             Err(e) => {
                 // The refusal reaches the client one backward delay later.
-                tokio::time::sleep(link.backward.one_way).await;
+                precise_timer::sleep_until(Instant::now() + link.backward.one_way).await;
                 return Err(e);
             }
         };

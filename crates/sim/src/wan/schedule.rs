@@ -164,9 +164,9 @@ impl Scheduler {
         if j == 0 {
             return one_way;
         }
-        let offset = self.rng.gen_range(0..=2 * j);
+        let offset = self.rng.gen_range(0..=j.saturating_mul(2));
         let base = u64::try_from(one_way.as_nanos()).unwrap_or(u64::MAX / 4);
-        Duration::from_nanos((base + offset).saturating_sub(j))
+        Duration::from_nanos(base.saturating_add(offset).saturating_sub(j))
     }
 
     fn lost(&mut self, n: usize) -> bool {

@@ -17,6 +17,10 @@ pub const INITIAL_WINDOW_SEGMENTS: usize = 10;
 /// RTT + this.
 pub const MIN_RTO: Duration = Duration::from_millis(200);
 
+/// Longest one-way delay or jitter a link may have: far beyond any path on Earth, and small
+/// enough that deadline arithmetic can never overflow.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
 /// One direction of an emulated link.
 ///
 /// Bytes that leave the sender at time `t` arrive at `t + one_way ± jitter` (uniform, clamped
@@ -88,9 +92,16 @@ impl LinkSpec {
         self
     }
 
-    /// `Ok` when `loss` is in 0..1 (1 would never deliver) and the bandwidth, if set, is > 0;
-    /// otherwise an `InvalidInput` error saying which.
+    /// `Ok` when `loss` is in 0..1 (1 would never deliver), the bandwidth, if set, is > 0, and
+    /// `one_way` and `jitter` are at most [`MAX_DELAY`]; otherwise an `InvalidInput` error
+    /// saying which.
     pub fn validate(&self) -> io::Result<()> {
+        if self.one_way > MAX_DELAY || self.jitter > MAX_DELAY {
+            return Err(invalid(format!(
+                "one-way delay {:?} or jitter {:?} exceeds {MAX_DELAY:?}",
+                self.one_way, self.jitter
+            )));
+        }
         if !(0.0..1.0).contains(&self.loss) {
             return Err(invalid(format!("loss {} is outside 0..1", self.loss)));
         }
@@ -153,7 +164,9 @@ impl Link {
     /// timing this call measures a realistic connect time. The relay counts the handshake from
     /// the moment it accepts, so a stream returned here can be written to at once without
     /// paying the handshake twice. Sets `TCP_NODELAY`, as latency-sensitive clients do.
+    /// Fails with `InvalidInput` for an invalid link, or with the connect error.
     pub async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        self.validate()?;
         let started = Instant::now();
         let stream = TcpStream::connect(addr).await?;
         self.finish_handshake(stream, started).await
@@ -162,6 +175,7 @@ impl Link {
     /// Like [`Link::connect`], from a chosen local address (e.g. a loopback address that a
     /// demo GeoIP file maps to the client's country). The port is picked by the OS.
     pub async fn connect_from(&self, local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+        self.validate()?;
         let started = Instant::now();
         let socket = match local {
             IpAddr::V4(_) => TcpSocket::new_v4()?,
@@ -174,7 +188,7 @@ impl Link {
 
     async fn finish_handshake(&self, stream: TcpStream, started: Instant) -> io::Result<TcpStream> {
         stream.set_nodelay(true)?;
-        tokio::time::sleep_until(started + self.rtt()).await;
+        super::precise_timer::sleep_until(started + self.rtt()).await;
         Ok(stream)
     }
 }
@@ -189,6 +203,12 @@ mod tests {
         assert!(LinkSpec::default().with_loss(1.0).validate().is_err());
         assert!(LinkSpec::default().with_loss(-0.1).validate().is_err());
         assert!(LinkSpec::default().with_bandwidth(0).validate().is_err());
+        let far = LinkSpec::delay(MAX_DELAY + Duration::from_secs(1));
+        assert!(far.validate().is_err());
+        assert!(LinkSpec::delay(MAX_DELAY)
+            .with_jitter(MAX_DELAY)
+            .validate()
+            .is_ok());
     }
 
     #[test]
