@@ -285,6 +285,31 @@ async fn slow_receiver_bounds_in_flight_bytes() {
     let _ = timeout(HANG, writer).await;
 }
 
+/// The smallest budget (one read) still carries writes far larger than itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smallest_budget_carries_large_writes() {
+    let relay = Relay::new(echo_server().await, Link::default())
+        .max_in_flight(1)
+        .start()
+        .await
+        .unwrap();
+    let s = relay.connect().await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    let expected = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&data).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    timeout(HANG, r.read_to_end(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    writer.await.unwrap();
+    assert!(back == expected, "echoed bytes differ");
+}
+
 /// Lower bounds only: the dialer's connect takes at least one RTT, and a plain client's
 /// first response on a new connection takes at least two (handshake + request), while the
 /// dialer's stream does not pay the handshake again (checked as a median elsewhere: the

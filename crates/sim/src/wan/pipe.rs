@@ -5,7 +5,7 @@
 
 use super::precise_timer;
 use super::schedule::{Piece, Scheduler};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -107,7 +107,9 @@ impl Pump {
         let mut pieces: Vec<Piece> = Vec::new();
         loop {
             buf.reserve(READ_CHUNK);
-            let n = match reader.read_buf(&mut buf).await {
+            // `reserve` may leave more room than asked; the limit keeps every read within the
+            // budget, or acquiring it below could wait forever.
+            let n = match reader.read_buf(&mut (&mut buf).limit(READ_CHUNK)).await {
                 Ok(0) => {
                     self.close(false);
                     return Ok(());
