@@ -9,7 +9,8 @@ use tracing_subscriber::EnvFilter;
 /// Starts the node and blocks until it has shut down.
 pub fn run(path: &Path, log: &str) -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     let config = match Config::load(path) {
         Ok(c) => c,
         Err(errors) => {

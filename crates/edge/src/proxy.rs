@@ -623,6 +623,9 @@ fn tunnel(client: hyper::upgrade::OnUpgrade, response: &mut Response<Incoming>) 
 /// Turns the origin's response into the client's: hop-by-hop headers out, node headers in.
 fn respond(rt: &Runtime, site: &SiteRuntime, origin: &OriginRuntime, response: Response<Incoming>, log: &mut RequestLog) -> Response<ResponseBody> {
     let (mut parts, incoming) = response.into_parts();
+    // The origin's protocol version describes its connection, not the client's; hyper picks
+    // the right one for the client connection from the default.
+    parts.version = Version::default();
     let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     strip_hop_by_hop(&mut parts.headers, switching);
     if switching {

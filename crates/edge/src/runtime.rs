@@ -86,7 +86,7 @@ impl Runtime {
                 let health = reg
                     .get(&key)
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(OriginHealth::new(s.health.clone())));
+                    .unwrap_or_else(|| Arc::new(OriginHealth::new(s.health)));
                 keep.insert(key, health.clone());
                 let client = clients
                     .get(&ClientKey {
