@@ -68,10 +68,17 @@ impl AccessLog {
 }
 
 async fn open_append(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new().create(true).append(true).open(path).await
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
 }
 
-async fn write_lines(mut rx: mpsc::Receiver<Vec<u8>>, mut out: BufWriter<Box<dyn AsyncWrite + Send + Unpin>>) {
+async fn write_lines(
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut out: BufWriter<Box<dyn AsyncWrite + Send + Unpin>>,
+) {
     while let Some(line) = rx.recv().await {
         if out.write_all(&line).await.is_err() {
             return;

@@ -24,13 +24,26 @@ pub fn router(control: Arc<NodeControl>) -> Router {
         .route("/admin/v1/origins", get(origins))
         .route("/admin/v1/reload", post(reload))
         .route("/admin/v1/config", get(config_summary))
-        .route_layer(middleware::from_fn_with_state(control.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            control.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/admin/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route(
+            "/admin/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .merge(protected)
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(ErrorBody { error: "no such admin endpoint".into() })) })
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(ErrorBody {
+                    error: "no such admin endpoint".into(),
+                }),
+            )
+        })
         .with_state(control)
 }
 
@@ -39,10 +52,20 @@ struct ErrorBody {
     error: String,
 }
 
-async fn require_token(State(control): State<Arc<NodeControl>>, req: Request, next: Next) -> Response {
+async fn require_token(
+    State(control): State<Arc<NodeControl>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let rt = control.state.runtime();
     let Some(expected) = rt.config.node.admin_token.as_deref() else {
-        return (StatusCode::FORBIDDEN, Json(ErrorBody { error: "admin API disabled: set node.admin_token".into() })).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            Json(ErrorBody {
+                error: "admin API disabled: set node.admin_token".into(),
+            }),
+        )
+            .into_response();
     };
     let given = req
         .headers()
@@ -53,14 +76,27 @@ async fn require_token(State(control): State<Arc<NodeControl>>, req: Request, ne
     if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         next.run(req).await
     } else {
-        let mut r = (StatusCode::UNAUTHORIZED, Json(ErrorBody { error: "missing or wrong bearer token".into() })).into_response();
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            Json(ErrorBody {
+                error: "missing or wrong bearer token".into(),
+            }),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
         r
     }
 }
 
 async fn healthz(State(control): State<Arc<NodeControl>>) -> Response {
-    if control.state.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+    if control
+        .state
+        .shutting_down
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         (StatusCode::OK, "ok\n").into_response()
@@ -70,7 +106,10 @@ async fn healthz(State(control): State<Arc<NodeControl>>) -> Response {
 async fn metrics(State(control): State<Arc<NodeControl>>) -> Response {
     control.refresh_gauges();
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         control.state.metrics.encode(),
     )
         .into_response()
@@ -124,10 +163,17 @@ struct ReloadFailed {
 
 async fn reload(State(control): State<Arc<NodeControl>>) -> Response {
     match control.reload_from_file() {
-        Ok(summary) => Json(ReloadOk { status: "reloaded", summary }).into_response(),
+        Ok(summary) => Json(ReloadOk {
+            status: "reloaded",
+            summary,
+        })
+        .into_response(),
         Err(errors) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(ReloadFailed { status: "refused: the previous config keeps serving", errors }),
+            Json(ReloadFailed {
+                status: "refused: the previous config keeps serving",
+                errors,
+            }),
         )
             .into_response(),
     }

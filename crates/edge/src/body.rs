@@ -28,7 +28,9 @@ pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A fixed response body.
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// An empty body.
@@ -108,7 +110,10 @@ impl Body for GuardedBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -116,7 +121,9 @@ impl Body for GuardedBody {
                     *this.seen += data.len() as u64;
                     if *this.seen > *this.limit {
                         this.fault.set(Fault::TooLarge);
-                        return Poll::Ready(Some(Err(Box::new(ClientBodyError("request body exceeds the size limit")))));
+                        return Poll::Ready(Some(Err(Box::new(ClientBodyError(
+                            "request body exceeds the size limit",
+                        )))));
                     }
                 }
                 let deadline = Instant::now() + *this.idle;
@@ -131,7 +138,9 @@ impl Body for GuardedBody {
             Poll::Pending => {
                 ready!(std::future::Future::poll(this.timer, cx));
                 this.fault.set(Fault::TimedOut);
-                Poll::Ready(Some(Err(Box::new(ClientBodyError("request body read timed out")))))
+                Poll::Ready(Some(Err(Box::new(ClientBodyError(
+                    "request body read timed out",
+                )))))
             }
         }
     }
@@ -176,7 +185,7 @@ impl BodySlot {
         present.then(|| ReclaimableBody {
             slot: self.slot.clone(),
             taken: None,
-            hint: self.hint.clone(),
+            hint: self.hint,
         })
     }
 }
@@ -185,12 +194,19 @@ impl Body for ReclaimableBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.taken.is_none() {
             let body = self.slot.lock().ok().and_then(|mut g| g.take());
             match body {
                 Some(b) => self.taken = Some(Box::pin(b)),
-                None => return Poll::Ready(Some(Err(Box::new(ClientBodyError("request body already consumed"))))),
+                None => {
+                    return Poll::Ready(Some(Err(Box::new(ClientBodyError(
+                        "request body already consumed",
+                    )))))
+                }
             }
         }
         match self.taken.as_mut() {
@@ -200,7 +216,7 @@ impl Body for ReclaimableBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.hint.clone()
+        self.hint
     }
 }
 

@@ -61,7 +61,11 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
 /// Appends `value` to a comma-separated list header, or sets it.
 pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     let joined = {
-        let existing: Vec<&str> = headers.get_all(&name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let existing: Vec<&str> = headers
+            .get_all(&name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         if existing.is_empty() {
             None
         } else {

@@ -15,7 +15,9 @@ use crate::runtime::Runtime;
 pub fn spawn_checks(rt: &Runtime) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     for site in &rt.sites {
-        let Some(check) = &site.cfg.health_check else { continue };
+        let Some(check) = &site.cfg.health_check else {
+            continue;
+        };
         for origin in &site.origins {
             let Ok(uri) = Uri::builder()
                 .scheme(origin.cfg.scheme.clone())
@@ -37,11 +39,16 @@ pub fn spawn_checks(rt: &Runtime) -> Vec<JoinHandle<()>> {
                     let mut req = Request::new(body::empty());
                     *req.uri_mut() = uri.clone();
                     req.headers_mut().insert(header::HOST, host.clone());
-                    req.headers_mut().insert(header::USER_AGENT, http::HeaderValue::from_static("regionless-health-check"));
+                    req.headers_mut().insert(
+                        header::USER_AGENT,
+                        http::HeaderValue::from_static("regionless-health-check"),
+                    );
                     let started = Instant::now();
                     let result = tokio::time::timeout(timeout, client.request(req)).await;
                     match result {
-                        Ok(Ok(resp)) if resp.status().is_success() || resp.status().is_redirection() => {
+                        Ok(Ok(resp))
+                            if resp.status().is_success() || resp.status().is_redirection() =>
+                        {
                             health.record_check(true, Some(started.elapsed()));
                         }
                         _ => health.record_check(false, None),

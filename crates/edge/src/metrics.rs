@@ -44,7 +44,9 @@ pub struct ResultLabels {
 }
 
 fn latency_histogram() -> Histogram {
-    Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
 }
 
 /// Every metric the node exports.
@@ -68,29 +70,83 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("regionless");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Client requests answered, by site, edge region and status", requests.clone());
-        let request_duration = Family::<SiteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        registry.register("request_duration_seconds", "Time from request to response head", request_duration.clone());
-        let origin_ttfb = Family::<OriginLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        registry.register("origin_ttfb_seconds", "Origin time to first byte per successful attempt", origin_ttfb.clone());
+        registry.register(
+            "requests",
+            "Client requests answered, by site, edge region and status",
+            requests.clone(),
+        );
+        let request_duration =
+            Family::<SiteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to response head",
+            request_duration.clone(),
+        );
+        let origin_ttfb =
+            Family::<OriginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "origin_ttfb_seconds",
+            "Origin time to first byte per successful attempt",
+            origin_ttfb.clone(),
+        );
         let attempts = Family::<AttemptLabels, Counter>::default();
-        registry.register("origin_attempts", "Attempts sent to origins, by outcome", attempts.clone());
+        registry.register(
+            "origin_attempts",
+            "Attempts sent to origins, by outcome",
+            attempts.clone(),
+        );
         let failovers = Family::<SiteLabels, Counter>::default();
-        registry.register("failovers", "Attempts that went to a further origin after a failure", failovers.clone());
+        registry.register(
+            "failovers",
+            "Attempts that went to a further origin after a failure",
+            failovers.clone(),
+        );
         let hedges = Family::<SiteLabels, Counter>::default();
-        registry.register("hedges", "Hedged attempts sent after the p95 without a first byte", hedges.clone());
+        registry.register(
+            "hedges",
+            "Hedged attempts sent after the p95 without a first byte",
+            hedges.clone(),
+        );
         let retry_budget_exhausted = Counter::default();
-        registry.register("retry_budget_exhausted", "Retries or hedges refused by the node-wide budget", retry_budget_exhausted.clone());
+        registry.register(
+            "retry_budget_exhausted",
+            "Retries or hedges refused by the node-wide budget",
+            retry_budget_exhausted.clone(),
+        );
         let origin_available = Family::<OriginLabels, Gauge>::default();
-        registry.register("origin_available", "1 when the origin takes traffic, 0 when ejected or busy", origin_available.clone());
+        registry.register(
+            "origin_available",
+            "1 when the origin takes traffic, 0 when ejected or busy",
+            origin_available.clone(),
+        );
         let response_bytes = Family::<SiteLabels, Counter>::default();
-        registry.register("response_body_bytes", "Response body bytes sent to clients", response_bytes.clone());
+        registry.register(
+            "response_body_bytes",
+            "Response body bytes sent to clients",
+            response_bytes.clone(),
+        );
         let reloads = Family::<ResultLabels, Counter>::default();
-        registry.register("config_reloads", "Config reloads, by result", reloads.clone());
+        registry.register(
+            "config_reloads",
+            "Config reloads, by result",
+            reloads.clone(),
+        );
         let access_log_dropped = Counter::default();
-        registry.register("access_log_dropped", "Access-log lines dropped because the writer fell behind", access_log_dropped.clone());
+        registry.register(
+            "access_log_dropped",
+            "Access-log lines dropped because the writer fell behind",
+            access_log_dropped.clone(),
+        );
         let geoip_reloads = Family::<ResultLabels, Counter>::default();
-        registry.register("geoip_reloads", "GeoIP database reloads, by result", geoip_reloads.clone());
+        registry.register(
+            "geoip_reloads",
+            "GeoIP database reloads, by result",
+            geoip_reloads.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -28,7 +28,10 @@ use crate::upstream::UpstreamClients;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error("TLS: {0}")]
@@ -53,17 +56,26 @@ impl NodeControl {
     /// the problems are returned, worded as `check-config` words them.
     pub fn reload_from_file(&self) -> Result<String, Vec<String>> {
         let result = match &self.state.config_path {
-            None => Err(vec!["this node was started without a config file".to_string()]),
+            None => Err(vec![
+                "this node was started without a config file".to_string()
+            ]),
             Some(path) => match Config::load(path) {
                 Ok(config) => self.apply(config),
                 Err(errors) => Err(errors.0.iter().map(ToString::to_string).collect()),
             },
         };
         let label = if result.is_ok() { "ok" } else { "refused" };
-        self.state.metrics.reloads.get_or_create(&ResultLabels { result: label }).inc();
+        self.state
+            .metrics
+            .reloads
+            .get_or_create(&ResultLabels { result: label })
+            .inc();
         match &result {
             Ok(summary) => tracing::info!(%summary, "config reloaded"),
-            Err(errors) => tracing::warn!(?errors, "config reload refused; the previous config keeps serving"),
+            Err(errors) => tracing::warn!(
+                ?errors,
+                "config reload refused; the previous config keeps serving"
+            ),
         }
         result
     }
@@ -73,14 +85,25 @@ impl NodeControl {
     pub fn apply(&self, config: Config) -> Result<String, Vec<String>> {
         let current = self.state.runtime();
         let old = &current.config.node;
-        if old.listen != config.node.listen || old.tls_listen != config.node.tls_listen || old.admin_listen != config.node.admin_listen {
-            return Err(vec!["node.listen, node.tls_listen and node.admin_listen can only change with a restart".to_string()]);
+        if old.listen != config.node.listen
+            || old.tls_listen != config.node.tls_listen
+            || old.admin_listen != config.node.admin_listen
+        {
+            return Err(vec![
+                "node.listen, node.tls_listen and node.admin_listen can only change with a restart"
+                    .to_string(),
+            ]);
         }
         self.sni.update(&config).map_err(|e| vec![e.to_string()])?;
-        let geoip = open_geoip(&config, self.state.geoip.load_full()).map_err(|e| vec![format!("client_location.geoip_database: {e}")])?;
-        let runtime = Runtime::build(config, &self.state.clients, &self.state.health_registry).map_err(|e| vec![e.to_string()])?;
+        let geoip = open_geoip(&config, self.state.geoip.load_full())
+            .map_err(|e| vec![format!("client_location.geoip_database: {e}")])?;
+        let runtime = Runtime::build(config, &self.state.clients, &self.state.health_registry)
+            .map_err(|e| vec![e.to_string()])?;
         let summary = runtime.config.summary();
-        self.state.budget.store(Arc::new(RetryBudget::new(runtime.config.retry_budget.percent, runtime.config.retry_budget.min_per_second)));
+        self.state.budget.store(Arc::new(RetryBudget::new(
+            runtime.config.retry_budget.percent,
+            runtime.config.retry_budget.min_per_second,
+        )));
         let tasks = crate::health_check::spawn_checks(&runtime);
         self.state.geoip.store(geoip);
         self.state.runtime.store(Arc::new(runtime));
@@ -112,7 +135,10 @@ impl NodeControl {
     }
 }
 
-fn open_geoip(config: &Config, current: Option<Arc<GeoIp>>) -> Result<Option<Arc<GeoIp>>, regionless_geo::GeoError> {
+fn open_geoip(
+    config: &Config,
+    current: Option<Arc<GeoIp>>,
+) -> Result<Option<Arc<GeoIp>>, regionless_geo::GeoError> {
     match &config.client_location.geoip_database {
         None => Ok(None),
         Some(path) => match current {
@@ -137,7 +163,9 @@ pub struct Node {
 impl Node {
     /// Binds every listener and starts serving. `config_path` is where reloads read from.
     pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Node, StartError> {
-        let access_log = AccessLog::start(&config.node.access_log).await.map_err(StartError::AccessLog)?;
+        let access_log = AccessLog::start(&config.node.access_log)
+            .await
+            .map_err(StartError::AccessLog)?;
         let sni = Arc::new(SniResolver::default());
         sni.update(&config)?;
         let geoip = open_geoip(&config, None)?;
@@ -145,7 +173,10 @@ impl Node {
         let health_registry = Default::default();
         let runtime = Runtime::build(config.clone(), &clients, &health_registry)?;
         let state = Arc::new(NodeState {
-            budget: ArcSwap::from_pointee(RetryBudget::new(config.retry_budget.percent, config.retry_budget.min_per_second)),
+            budget: ArcSwap::from_pointee(RetryBudget::new(
+                config.retry_budget.percent,
+                config.retry_budget.min_per_second,
+            )),
             runtime: ArcSwap::from_pointee(runtime),
             geoip: ArcSwapOption::new(geoip),
             clients,
@@ -171,14 +202,28 @@ impl Node {
         let mut https_addrs = Vec::new();
         for addr in &config.node.listen {
             let l = bind(*addr).await?;
-            http_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr: *addr, source })?);
-            accept_tasks.push(tokio::spawn(accept_loop(l, None, state.clone(), builder.clone(), graceful.clone(), stop_accepting.clone(), handshake)));
+            http_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?);
+            accept_tasks.push(tokio::spawn(accept_loop(
+                l,
+                None,
+                state.clone(),
+                builder.clone(),
+                graceful.clone(),
+                stop_accepting.clone(),
+                handshake,
+            )));
         }
         if !config.node.tls_listen.is_empty() {
             let acceptor = TlsAcceptor::from(crate::tls::server_config(sni.clone())?);
             for addr in &config.node.tls_listen {
                 let l = bind(*addr).await?;
-                https_addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr: *addr, source })?);
+                https_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
+                    addr: *addr,
+                    source,
+                })?);
                 accept_tasks.push(tokio::spawn(accept_loop(
                     l,
                     Some(acceptor.clone()),
@@ -194,11 +239,15 @@ impl Node {
             None => None,
             Some(addr) => {
                 let l = bind(addr).await?;
-                let local = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                let local = l
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
                 let app = crate::admin::router(control.clone());
                 let stop = stop_background.clone();
                 tokio::spawn(async move {
-                    let _ = axum::serve(l, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+                    let _ = axum::serve(l, app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .await;
                 });
                 Some(local)
             }
@@ -251,9 +300,17 @@ impl Node {
             // Only the accept loops held clones, and they have ended.
             Err(_) => return false,
         };
-        let finished = tokio::time::timeout(grace, graceful.shutdown()).await.is_ok();
+        let finished = tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_ok();
         self.stop_background.cancel();
-        for t in self.control.health_tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .control
+            .health_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
         finished
@@ -267,8 +324,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     }
     .map_err(|source| StartError::Bind { addr, source })?;
     let _ = socket.set_reuseaddr(true);
-    socket.bind(addr).map_err(|source| StartError::Bind { addr, source })?;
-    socket.listen(4096).map_err(|source| StartError::Bind { addr, source })
+    socket
+        .bind(addr)
+        .map_err(|source| StartError::Bind { addr, source })?;
+    socket
+        .listen(4096)
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// Reloads PEM files and the GeoIP database when they change on disk.
@@ -284,11 +345,18 @@ async fn watch_files(control: Arc<NodeControl>, stop: CancellationToken) {
             let rt = control.state.runtime();
             match control.sni.update(&rt.config) {
                 Ok(()) => tracing::info!("TLS certificates reloaded"),
-                Err(e) => tracing::warn!(error = %e, "TLS certificates changed but cannot be loaded; keeping the old ones"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS certificates changed but cannot be loaded; keeping the old ones")
+                }
             }
         }
         since_geoip += Duration::from_secs(2);
-        let interval = control.state.runtime().config.client_location.geoip_reload_interval;
+        let interval = control
+            .state
+            .runtime()
+            .config
+            .client_location
+            .geoip_reload_interval;
         if since_geoip >= interval {
             since_geoip = Duration::ZERO;
             if let Some(db) = control.state.geoip.load_full() {
@@ -300,7 +368,12 @@ async fn watch_files(control: Arc<NodeControl>, stop: CancellationToken) {
                         "failed"
                     }
                 };
-                control.state.metrics.geoip_reloads.get_or_create(&ResultLabels { result }).inc();
+                control
+                    .state
+                    .metrics
+                    .geoip_reloads
+                    .get_or_create(&ResultLabels { result })
+                    .inc();
             }
         }
     }

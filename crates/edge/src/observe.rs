@@ -43,7 +43,13 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// Starts the record for `req`.
-    pub fn new(state: &Arc<NodeState>, rt: &Runtime, conn: &ConnInfo, req: &Request<Incoming>, started: Instant) -> Self {
+    pub fn new(
+        state: &Arc<NodeState>,
+        rt: &Runtime,
+        conn: &ConnInfo,
+        req: &Request<Incoming>,
+        started: Instant,
+    ) -> Self {
         let path = req.uri().path();
         RequestLog {
             state: state.clone(),
@@ -53,7 +59,11 @@ impl RequestLog {
             country: None,
             site: None,
             method: req.method().clone(),
-            path: if state.access_log.enabled() { path.chars().take(512).collect() } else { String::new() },
+            path: if state.access_log.enabled() {
+                path.chars().take(512).collect()
+            } else {
+                String::new()
+            },
             version: req.version(),
             origin: None,
             attempts: 0,
@@ -67,7 +77,11 @@ impl RequestLog {
 
     /// Adds `x-served-by`, `x-request-id` and `server-timing`, and wraps the body so the
     /// access-log line and metrics are emitted when it ends.
-    pub fn finish(mut self, rt: &Runtime, response: Response<ResponseBody>) -> Response<ObservedBody> {
+    pub fn finish(
+        mut self,
+        rt: &Runtime,
+        response: Response<ResponseBody>,
+    ) -> Response<ObservedBody> {
         let (mut parts, body) = response.into_parts();
         self.head_sent = self.started.elapsed();
         self.status = parts.status;
@@ -110,8 +124,12 @@ impl RequestLog {
                 status: self.status.as_u16(),
             })
             .inc();
-        let site_labels = SiteLabels { site: site.to_string() };
-        m.request_duration.get_or_create(&site_labels).observe(self.head_sent.as_secs_f64());
+        let site_labels = SiteLabels {
+            site: site.to_string(),
+        };
+        m.request_duration
+            .get_or_create(&site_labels)
+            .observe(self.head_sent.as_secs_f64());
         m.response_bytes.get_or_create(&site_labels).inc_by(bytes);
         let log = &self.state.access_log;
         if !log.enabled() {
@@ -173,7 +191,10 @@ impl Body for ObservedBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         if let Some(Ok(f)) = &frame {
@@ -225,7 +246,10 @@ impl Body for IdleTimeoutBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {

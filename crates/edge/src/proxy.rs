@@ -59,7 +59,11 @@ pub struct ClientPlace {
 }
 
 /// The service function: never fails, every problem becomes a response.
-pub async fn handle(state: Arc<NodeState>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<ObservedBody>, Infallible> {
+pub async fn handle(
+    state: Arc<NodeState>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ObservedBody>, Infallible> {
     let started = Instant::now();
     let rt = state.runtime();
     let mut log = RequestLog::new(&state, &rt, &conn, &req, started);
@@ -88,7 +92,11 @@ async fn run_phases(
         return Ok(redirect);
     }
     let path = req.uri().path().to_string();
-    let route = site.cfg.routes.iter().find(|r| r.matches(req.method(), &path));
+    let route = site
+        .cfg
+        .routes
+        .iter()
+        .find(|r| r.matches(req.method(), &path));
     let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
     let retryable_route = route.is_some_and(|r| r.retryable);
     let order = steer(site, pool, place.country);
@@ -96,9 +104,22 @@ async fn run_phases(
     log.request_id = request_id.clone();
     let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let forwarded = ForwardedRequest::prepare(rt, conn, &place, req, &host, &request_id, upgrade, retryable_route).await?;
+    let forwarded = ForwardedRequest::prepare(
+        rt,
+        conn,
+        &place,
+        req,
+        &host,
+        &request_id,
+        upgrade,
+        retryable_route,
+    )
+    .await?;
     let (mut response, origin) = proxy(state, site, &order, forwarded, log).await?;
-    if let (Some(client_upgrade), true) = (client_upgrade, response.status() == StatusCode::SWITCHING_PROTOCOLS) {
+    if let (Some(client_upgrade), true) = (
+        client_upgrade,
+        response.status() == StatusCode::SWITCHING_PROTOCOLS,
+    ) {
         tunnel(client_upgrade, &mut response);
     }
     Ok(respond(rt, site, origin, response, log))
@@ -109,24 +130,49 @@ fn admit(rt: &Runtime, req: &Request<Incoming>) -> Result<(), Reject> {
     let limits = &rt.config.limits;
     let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > limits.max_uri_bytes {
-        return Err(Reject::new(StatusCode::URI_TOO_LONG, format!("request target is longer than {} bytes", limits.max_uri_bytes)));
+        return Err(Reject::new(
+            StatusCode::URI_TOO_LONG,
+            format!(
+                "request target is longer than {} bytes",
+                limits.max_uri_bytes
+            ),
+        ));
     }
     if req.method() == Method::CONNECT {
-        return Err(Reject::new(StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not supported: this node is a reverse proxy, not a forward proxy"));
+        return Err(Reject::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not supported: this node is a reverse proxy, not a forward proxy",
+        ));
     }
     if req.version() < Version::HTTP_2 && req.uri().scheme().is_some() {
-        return Err(Reject::new(StatusCode::BAD_REQUEST, "absolute-form request targets are refused: this node is not an open proxy"));
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            "absolute-form request targets are refused: this node is not an open proxy",
+        ));
     }
     let headers = req.headers();
     if headers.get_all(header::HOST).iter().count() > 1 {
         return Err(Reject::new(StatusCode::BAD_REQUEST, "more than one Host header").closing());
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) && headers.contains_key(header::CONTENT_LENGTH) {
-        return Err(Reject::new(StatusCode::BAD_REQUEST, "Content-Length together with Transfer-Encoding").closing());
+    if headers.contains_key(header::TRANSFER_ENCODING)
+        && headers.contains_key(header::CONTENT_LENGTH)
+    {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            "Content-Length together with Transfer-Encoding",
+        )
+        .closing());
     }
     if let Some(len) = req.body().size_hint().exact() {
         if len > limits.max_body_bytes {
-            return Err(Reject::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {} bytes", limits.max_body_bytes)).closing());
+            return Err(Reject::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is larger than {} bytes",
+                    limits.max_body_bytes
+                ),
+            )
+            .closing());
         }
     }
     Ok(())
@@ -134,22 +180,33 @@ fn admit(rt: &Runtime, req: &Request<Incoming>) -> Result<(), Reject> {
 
 /// Host → site. Unknown hosts are never forwarded anywhere.
 fn site(rt: &Runtime, req: &Request<Incoming>) -> Result<(usize, String), Reject> {
-    let raw = match req.headers().get(header::HOST) {
-        Some(h) => h.to_str().map_err(|_| Reject::new(StatusCode::BAD_REQUEST, "Host header is not valid ASCII"))?,
-        None => req
-            .uri()
-            .authority()
-            .map(|a| a.as_str())
-            .ok_or_else(|| Reject::new(StatusCode::BAD_REQUEST, "request has no Host header"))?,
-    };
+    let raw =
+        match req.headers().get(header::HOST) {
+            Some(h) => h.to_str().map_err(|_| {
+                Reject::new(StatusCode::BAD_REQUEST, "Host header is not valid ASCII")
+            })?,
+            None => req.uri().authority().map(|a| a.as_str()).ok_or_else(|| {
+                Reject::new(StatusCode::BAD_REQUEST, "request has no Host header")
+            })?,
+        };
     let host = strip_port(raw).to_ascii_lowercase();
     let host = host.trim_end_matches('.').to_string();
     match rt.site_for_host(&host) {
         Some(s) => {
-            let index = rt.sites.iter().position(|x| std::ptr::eq(x, s)).unwrap_or(0);
+            let index = rt
+                .sites
+                .iter()
+                .position(|x| std::ptr::eq(x, s))
+                .unwrap_or(0);
             Ok((index, host))
         }
-        None => Err(Reject::new(StatusCode::MISDIRECTED_REQUEST, format!("unknown host `{}`: no site on this node answers for it", truncate(&host, 100)))),
+        None => Err(Reject::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "unknown host `{}`: no site on this node answers for it",
+                truncate(&host, 100)
+            ),
+        )),
     }
 }
 
@@ -172,11 +229,20 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Where the client is: the trusted country header from a trusted proxy, else GeoIP, else
 /// unknown (the site's default region then applies).
-fn locate(state: &NodeState, rt: &Runtime, conn: &ConnInfo, req: &Request<Incoming>) -> ClientPlace {
+fn locate(
+    state: &NodeState,
+    rt: &Runtime,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+) -> ClientPlace {
     let peer = conn.peer.ip();
     let trusted = rt.trusted.contains(peer);
     let ip = if trusted {
-        let xff = req.headers().get_all("x-forwarded-for").iter().map(|v| v.as_bytes());
+        let xff = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes());
         regionless_geo::client_ip(peer, xff, &rt.trusted)
     } else {
         peer
@@ -205,7 +271,12 @@ fn locate(state: &NodeState, rt: &Runtime, conn: &ConnInfo, req: &Request<Incomi
 }
 
 /// Edge rules that answer without an origin. Today: HTTP → HTTPS redirect per site.
-fn rules(site: &SiteRuntime, conn: &ConnInfo, req: &Request<Incoming>, host: &str) -> Option<Response<ResponseBody>> {
+fn rules(
+    site: &SiteRuntime,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+    host: &str,
+) -> Option<Response<ResponseBody>> {
     if site.cfg.https_redirect && !conn.tls {
         let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let location = format!("https://{host}{pq}");
@@ -221,7 +292,9 @@ fn rules(site: &SiteRuntime, conn: &ConnInfo, req: &Request<Incoming>, host: &st
 
 /// The origins of `pool`, in attempt order for this client.
 fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> Vec<usize> {
-    let Some(members) = site.pools.get(pool) else { return Vec::new() };
+    let Some(members) = site.pools.get(pool) else {
+        return Vec::new();
+    };
     let candidates: Vec<Candidate<'_>> = members
         .iter()
         .map(|&i| {
@@ -234,7 +307,14 @@ fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> V
             }
         })
         .collect();
-    let ranked = regionless_geo::rank(&site.policy, country, &site.default_region, &candidates, Instant::now(), &mut rand::thread_rng());
+    let ranked = regionless_geo::rank(
+        &site.policy,
+        country,
+        &site.default_region,
+        &candidates,
+        Instant::now(),
+        &mut rand::thread_rng(),
+    );
     ranked.into_iter().map(|k| members[k]).collect()
 }
 
@@ -300,7 +380,11 @@ impl ForwardedRequest {
         headers.remove(header::HOST);
         let peer = conn.peer.ip().to_string();
         if place.via_trusted_proxy {
-            append_list(&mut headers, HeaderName::from_static("x-forwarded-for"), &peer);
+            append_list(
+                &mut headers,
+                HeaderName::from_static("x-forwarded-for"),
+                &peer,
+            );
             if !headers.contains_key("x-forwarded-proto") {
                 headers.insert("x-forwarded-proto", proto_value(conn.tls));
             }
@@ -329,7 +413,15 @@ impl ForwardedRequest {
             headers.insert(settings.upstream_headers.request_id.clone(), v);
         }
 
-        let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE);
+        let idempotent = matches!(
+            parts.method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        );
         let replay_safe = (idempotent || retryable_route) && !upgrade;
         let fault = Arc::new(BodyFault::default());
         let limits = &settings.limits;
@@ -337,18 +429,29 @@ impl ForwardedRequest {
             RequestBody::Empty
         } else {
             let exact = incoming.size_hint().exact();
-            let guarded = GuardedBody::new(incoming, limits.max_body_bytes, limits.body_read_timeout, fault.clone());
+            let guarded = GuardedBody::new(
+                incoming,
+                limits.max_body_bytes,
+                limits.body_read_timeout,
+                fault.clone(),
+            );
             match exact {
-                Some(len) if replay_safe && len <= REPLAY_BUFFER_LIMIT => match body::collect(guarded).await {
-                    Ok(bytes) => RequestBody::Buffered(bytes),
-                    Err(_) => return Err(body_fault_reject(fault.get())),
-                },
+                Some(len) if replay_safe && len <= REPLAY_BUFFER_LIMIT => {
+                    match body::collect(guarded).await {
+                        Ok(bytes) => RequestBody::Buffered(bytes),
+                        Err(_) => return Err(body_fault_reject(fault.get())),
+                    }
+                }
                 _ => RequestBody::Streamed(BodySlot::new(guarded)),
             }
         };
         Ok(ForwardedRequest {
             method: parts.method,
-            path_and_query: parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
             headers,
             body,
             fault,
@@ -360,18 +463,31 @@ impl ForwardedRequest {
     fn body_for_attempt(&self) -> Option<UpstreamBody> {
         match &self.body {
             RequestBody::Empty => Some(body::empty()),
-            RequestBody::Buffered(b) => Some(http_body_util::Full::new(b.clone()).map_err(|never| match never {}).boxed_unsync()),
+            RequestBody::Buffered(b) => Some(
+                http_body_util::Full::new(b.clone())
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            ),
             RequestBody::Streamed(slot) => slot.lend().map(|b| b.boxed_unsync()),
         }
     }
 
-    fn request_for(&self, origin: &OriginRuntime, body: UpstreamBody) -> Result<Request<UpstreamBody>, Reject> {
+    fn request_for(
+        &self,
+        origin: &OriginRuntime,
+        body: UpstreamBody,
+    ) -> Result<Request<UpstreamBody>, Reject> {
         let uri = Uri::builder()
             .scheme(origin.cfg.scheme.clone())
             .authority(origin.cfg.authority.clone())
             .path_and_query(self.path_and_query.clone())
             .build()
-            .map_err(|e| Reject::new(StatusCode::BAD_REQUEST, format!("cannot build the origin request: {e}")))?;
+            .map_err(|e| {
+                Reject::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot build the origin request: {e}"),
+                )
+            })?;
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = uri;
@@ -392,9 +508,19 @@ fn proto_value(tls: bool) -> HeaderValue {
 
 fn body_fault_reject(fault: Fault) -> Reject {
     match fault {
-        Fault::TooLarge => Reject::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is larger than the limit").closing(),
-        Fault::TimedOut => Reject::new(StatusCode::REQUEST_TIMEOUT, "request body arrived too slowly").closing(),
-        Fault::Malformed | Fault::None => Reject::new(StatusCode::BAD_REQUEST, "malformed request body").closing(),
+        Fault::TooLarge => Reject::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body is larger than the limit",
+        )
+        .closing(),
+        Fault::TimedOut => Reject::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body arrived too slowly",
+        )
+        .closing(),
+        Fault::Malformed | Fault::None => {
+            Reject::new(StatusCode::BAD_REQUEST, "malformed request body").closing()
+        }
     }
 }
 
@@ -421,10 +547,17 @@ impl Outcome {
     }
 }
 
-async fn attempt(site: &SiteRuntime, origin_index: usize, req: Request<UpstreamBody>, deadline: Instant) -> (usize, Outcome) {
+async fn attempt(
+    site: &SiteRuntime,
+    origin_index: usize,
+    req: Request<UpstreamBody>,
+    deadline: Instant,
+) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
     let started = Instant::now();
-    let budget = deadline.saturating_duration_since(started).min(site.cfg.timeouts.first_byte);
+    let budget = deadline
+        .saturating_duration_since(started)
+        .min(site.cfg.timeouts.first_byte);
     let outcome = match tokio::time::timeout(budget, origin.client.request(req)).await {
         Err(_) => Outcome::TimedOut,
         Ok(Err(e)) if e.is_connect() => Outcome::ConnectFailed(error_chain(&e)),
@@ -433,10 +566,15 @@ async fn attempt(site: &SiteRuntime, origin_index: usize, req: Request<UpstreamB
             let ttfb = started.elapsed();
             let status = resp.status();
             let retry_after = retry_after(resp.headers());
-            if let (Some(wait), true) = (retry_after, status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE) {
+            if let (Some(wait), true) = (
+                retry_after,
+                status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE,
+            ) {
                 origin.health.mark_busy(std::time::Instant::now() + wait);
             }
-            let failed_status = site.cfg.retries.statuses.contains(&status) || (status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some());
+            let failed_status = site.cfg.retries.statuses.contains(&status)
+                || (status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some());
             if failed_status {
                 Outcome::BadStatus(resp, ttfb)
             } else {
@@ -446,7 +584,10 @@ async fn attempt(site: &SiteRuntime, origin_index: usize, req: Request<UpstreamB
     };
     match &outcome {
         Outcome::Answer(_, ttfb) => origin.health.record_success(*ttfb),
-        Outcome::BadStatus(..) | Outcome::ConnectFailed(_) | Outcome::TimedOut | Outcome::Failed(_) => origin.health.record_failure(),
+        Outcome::BadStatus(..)
+        | Outcome::ConnectFailed(_)
+        | Outcome::TimedOut
+        | Outcome::Failed(_) => origin.health.record_failure(),
     }
     (origin_index, outcome)
 }
@@ -456,7 +597,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     let wait = match v.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
-        Err(_) => httpdate::parse_http_date(v).ok()?.duration_since(SystemTime::now()).unwrap_or_default(),
+        Err(_) => httpdate::parse_http_date(v)
+            .ok()?
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
     };
     Some(wait.min(Duration::from_secs(3600)))
 }
@@ -482,12 +626,20 @@ async fn proxy<'s>(
     log: &mut RequestLog,
 ) -> Result<(Response<Incoming>, &'s OriginRuntime), Reject> {
     if order.is_empty() {
-        return Err(Reject::new(StatusCode::BAD_GATEWAY, "no origin is configured for this route"));
+        return Err(Reject::new(
+            StatusCode::BAD_GATEWAY,
+            "no origin is configured for this route",
+        ));
     }
     let deadline = Instant::now() + site.cfg.timeouts.request;
     let max_attempts = (site.cfg.retries.attempts as usize).min(order.len());
-    let site_label = || crate::metrics::SiteLabels { site: site.cfg.name.clone() };
-    let hedging = site.cfg.retries.hedge && fwd.replay_safe && matches!(fwd.body, RequestBody::Empty) && matches!(fwd.method, Method::GET | Method::HEAD);
+    let site_label = || crate::metrics::SiteLabels {
+        site: site.cfg.name.clone(),
+    };
+    let hedging = site.cfg.retries.hedge
+        && fwd.replay_safe
+        && matches!(fwd.body, RequestBody::Empty)
+        && matches!(fwd.method, Method::GET | Method::HEAD);
     let mut next = 0usize;
     let mut inflight = FuturesUnordered::new();
     let mut fallback: Option<(Response<Incoming>, usize, Duration)> = None;
@@ -495,7 +647,9 @@ async fn proxy<'s>(
     let mut any_timeout = false;
 
     let launch = |next: &mut usize, inflight: &mut FuturesUnordered<_>| -> Result<bool, Reject> {
-        let Some(body) = fwd.body_for_attempt() else { return Ok(false) };
+        let Some(body) = fwd.body_for_attempt() else {
+            return Ok(false);
+        };
         let index = order[*next];
         *next += 1;
         let req = fwd.request_for(&site.origins[index], body)?;
@@ -509,7 +663,10 @@ async fn proxy<'s>(
     loop {
         let hedge_at = if hedging && !hedged && inflight.len() == 1 && next < max_attempts {
             let first = &site.origins[order[next - 1]];
-            let p95 = first.health.p95_ttfb().unwrap_or(site.cfg.timeouts.first_byte);
+            let p95 = first
+                .health
+                .p95_ttfb()
+                .unwrap_or(site.cfg.timeouts.first_byte);
             Some(log.started + p95.max(site.cfg.retries.hedge_min_delay))
         } else {
             None
@@ -605,7 +762,11 @@ async fn proxy<'s>(
         return Err(body_fault_reject(fwd.fault.get()));
     }
     log.error = Some(last_error.clone());
-    let status = if any_timeout { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+    let status = if any_timeout {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
     Err(Reject::new(status, last_error))
 }
 
@@ -613,7 +774,9 @@ async fn proxy<'s>(
 fn tunnel(client: hyper::upgrade::OnUpgrade, response: &mut Response<Incoming>) {
     let origin = hyper::upgrade::on(response);
     tokio::spawn(async move {
-        let (Ok(client), Ok(origin)) = (client.await, origin.await) else { return };
+        let (Ok(client), Ok(origin)) = (client.await, origin.await) else {
+            return;
+        };
         let mut client = hyper_util::rt::TokioIo::new(client);
         let mut origin = hyper_util::rt::TokioIo::new(origin);
         let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
@@ -621,7 +784,13 @@ fn tunnel(client: hyper::upgrade::OnUpgrade, response: &mut Response<Incoming>) 
 }
 
 /// Turns the origin's response into the client's: hop-by-hop headers out, node headers in.
-fn respond(rt: &Runtime, site: &SiteRuntime, origin: &OriginRuntime, response: Response<Incoming>, log: &mut RequestLog) -> Response<ResponseBody> {
+fn respond(
+    rt: &Runtime,
+    site: &SiteRuntime,
+    origin: &OriginRuntime,
+    response: Response<Incoming>,
+    log: &mut RequestLog,
+) -> Response<ResponseBody> {
     let (mut parts, incoming) = response.into_parts();
     // The origin's protocol version describes its connection, not the client's; hyper picks
     // the right one for the client connection from the default.
@@ -629,7 +798,9 @@ fn respond(rt: &Runtime, site: &SiteRuntime, origin: &OriginRuntime, response: R
     let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     strip_hop_by_hop(&mut parts.headers, switching);
     if switching {
-        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     if let Ok(via) = rt.via.to_str() {
         append_list(&mut parts.headers, header::VIA, via);
@@ -647,9 +818,13 @@ fn reject_response(_rt: &Runtime, log: &mut RequestLog, reject: Reject) -> Respo
     }
     let mut r = Response::new(body::full(format!("{}\n", reject.reason)));
     *r.status_mut() = reject.status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     if reject.close {
-        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     r
 }

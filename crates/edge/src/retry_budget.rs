@@ -35,7 +35,11 @@ impl RetryBudget {
         let sec = self.start.elapsed().as_secs() + 1;
         let i = (sec % BUCKETS as u64) as usize;
         let seen = self.epoch[i].load(Ordering::Relaxed);
-        if seen != sec && self.epoch[i].compare_exchange(seen, sec, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if seen != sec
+            && self.epoch[i]
+                .compare_exchange(seen, sec, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             self.requests[i].store(0, Ordering::Relaxed);
             self.retries[i].store(0, Ordering::Relaxed);
         }

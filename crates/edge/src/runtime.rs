@@ -64,7 +64,11 @@ pub enum RuntimeError {
 
 impl Runtime {
     /// Builds the runtime, reusing health records and clients where possible.
-    pub fn build(config: Config, clients: &UpstreamClients, registry: &HealthRegistry) -> Result<Runtime, RuntimeError> {
+    pub fn build(
+        config: Config,
+        clients: &UpstreamClients,
+        registry: &HealthRegistry,
+    ) -> Result<Runtime, RuntimeError> {
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
         let mut keep = HashMap::new();
         let mut sites = Vec::new();
@@ -95,7 +99,11 @@ impl Runtime {
                         ca_file: o.ca_file.clone(),
                         connect_timeout: s.timeouts.connect,
                     })
-                    .map_err(|source| RuntimeError::Client { site: si, origin: oi, source })?;
+                    .map_err(|source| RuntimeError::Client {
+                        site: si,
+                        origin: oi,
+                        source,
+                    })?;
                 let region = region_of(&config, &o.region);
                 pools.entry(o.pool.clone()).or_default().push(oi);
                 origins.push(OriginRuntime {
@@ -108,7 +116,10 @@ impl Runtime {
                 });
             }
             let policy = match &s.policy {
-                PolicySetting::Geo { countries, continents } => Policy::Geo(GeoMap {
+                PolicySetting::Geo {
+                    countries,
+                    continents,
+                } => Policy::Geo(GeoMap {
                     countries: countries.clone(),
                     continents: continents.clone(),
                 }),
@@ -127,7 +138,7 @@ impl Runtime {
             });
         }
         *reg = keep;
-        wildcard_hosts.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        wildcard_hosts.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         let region = region_of(&config, &config.node.region);
         Ok(Runtime {
             trusted: TrustedProxies::new(config.client_location.trusted_proxies.clone()),

@@ -70,18 +70,34 @@ pub async fn accept_loop(
             match tls {
                 None => serve(TokioIo::new(stream), peer, false, state, &builder, watcher).await,
                 Some(acceptor) => {
-                    let Ok(Ok(tls_stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await else {
+                    let Ok(Ok(tls_stream)) =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                    else {
                         return;
                     };
-                    serve(TokioIo::new(tls_stream), peer, true, state, &builder, watcher).await
+                    serve(
+                        TokioIo::new(tls_stream),
+                        peer,
+                        true,
+                        state,
+                        &builder,
+                        watcher,
+                    )
+                    .await
                 }
             }
         });
     }
 }
 
-async fn serve<I>(io: TokioIo<I>, peer: SocketAddr, tls: bool, state: Arc<NodeState>, builder: &auto::Builder<TokioExecutor>, watcher: Watcher)
-where
+async fn serve<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    tls: bool,
+    state: Arc<NodeState>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Arc::new(ConnInfo { peer, tls });

@@ -44,7 +44,9 @@ struct SniTable {
 
 impl std::fmt::Debug for SniTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SniTable").field("hosts", &self.exact.len()).finish()
+        f.debug_struct("SniTable")
+            .field("hosts", &self.exact.len())
+            .finish()
     }
 }
 
@@ -53,7 +55,10 @@ fn stamp(path: &PathBuf) -> Option<SystemTime> {
 }
 
 fn load(tls: &SiteTls) -> Result<Arc<CertifiedKey>, TlsError> {
-    let err = |path: &PathBuf, message: String| TlsError::File { path: path.clone(), message };
+    let err = |path: &PathBuf, message: String| TlsError::File {
+        path: path.clone(),
+        message,
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
         .map_err(|e| err(&tls.cert, e.to_string()))?
         .collect::<Result<_, _>>()
@@ -62,7 +67,8 @@ fn load(tls: &SiteTls) -> Result<Arc<CertifiedKey>, TlsError> {
         return Err(err(&tls.cert, "no certificate in PEM file".into()));
     }
     let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| err(&tls.key, e.to_string()))?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| err(&tls.key, e.to_string()))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| err(&tls.key, e.to_string()))?;
     Ok(Arc::new(CertifiedKey::new(certs, signing)))
 }
 
@@ -79,7 +85,13 @@ impl SniResolver {
                 Some(l) if l.stamp == now => l.key.clone(),
                 _ => load(tls)?,
             };
-            table.sources.insert(tls.clone(), Loaded { key: key.clone(), stamp: now });
+            table.sources.insert(
+                tls.clone(),
+                Loaded {
+                    key: key.clone(),
+                    stamp: now,
+                },
+            );
             if table.fallback.is_none() {
                 table.fallback = Some(key.clone());
             }
@@ -92,7 +104,7 @@ impl SniResolver {
                 }
             }
         }
-        table.wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        table.wildcard.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         self.table.store(Arc::new(table));
         Ok(())
     }
@@ -110,7 +122,9 @@ impl SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let table = self.table.load();
-        let Some(name) = hello.server_name() else { return table.fallback.clone() };
+        let Some(name) = hello.server_name() else {
+            return table.fallback.clone();
+        };
         let name = name.to_ascii_lowercase();
         table
             .exact
@@ -120,7 +134,9 @@ impl ResolvesServerCert for SniResolver {
                 table
                     .wildcard
                     .iter()
-                    .find(|(suffix, _)| name.len() > suffix.len() && name.ends_with(suffix.as_str()))
+                    .find(|(suffix, _)| {
+                        name.len() > suffix.len() && name.ends_with(suffix.as_str())
+                    })
                     .map(|(_, k)| k.clone())
             })
             .or_else(|| table.fallback.clone())
@@ -128,7 +144,9 @@ impl ResolvesServerCert for SniResolver {
 }
 
 /// The rustls server config for HTTPS listeners: certificates by SNI, ALPN h2 then HTTP/1.1.
-pub fn server_config(resolver: Arc<SniResolver>) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+pub fn server_config(
+    resolver: Arc<SniResolver>,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -30,7 +30,10 @@ pub struct ClientKey {
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("cannot read CA file {path}: {source}")]
-    CaFile { path: PathBuf, source: std::io::Error },
+    CaFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("CA file {0} holds no usable certificate")]
     CaEmpty(PathBuf),
     #[error("TLS setup: {0}")]
@@ -126,7 +129,9 @@ fn tls_config(key: &ClientKey) -> Result<rustls::ClientConfig, UpstreamError> {
     Ok(config)
 }
 
-fn rustls_pemfile_certs(reader: &mut dyn std::io::BufRead) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+fn rustls_pemfile_certs(
+    reader: &mut dyn std::io::BufRead,
+) -> Vec<rustls_pki_types::CertificateDer<'static>> {
     use rustls_pki_types::pem::PemObject;
     let mut all = Vec::new();
     let mut text = Vec::new();
@@ -161,7 +166,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -170,7 +180,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {

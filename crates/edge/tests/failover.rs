@@ -19,7 +19,12 @@ async fn pair(extra_site: &str) -> (Origin, Origin, regionless_edge::Node) {
 #[tokio::test]
 async fn killed_origin_fails_over_mid_test() {
     let (eu, _us, node) = pair("").await;
-    assert_eq!(get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await.origin(), "fra");
+    assert_eq!(
+        get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")])
+            .await
+            .origin(),
+        "fra"
+    );
     eu.kill();
     // A pooled keep-alive connection to the dead origin may linger; either way the answer
     // must come from the other origin.
@@ -37,7 +42,11 @@ async fn stalled_origin_is_abandoned_at_the_first_byte_deadline() {
     let t = Instant::now();
     let r = get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await;
     assert_eq!(r.origin(), "hio");
-    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -48,7 +57,10 @@ async fn status_503_fails_over_and_last_answer_is_passed_on_when_all_fail() {
     assert_eq!(r.origin(), "hio");
     us.set_mode(Mode::Status(503, None));
     let r = get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await;
-    assert_eq!(r.status, 503, "when every origin answers 503 the client gets the origin's answer");
+    assert_eq!(
+        r.status, 503,
+        "when every origin answers 503 the client gets the origin's answer"
+    );
     assert!(r.text().contains("says 503"));
 }
 
@@ -62,11 +74,24 @@ async fn retry_after_marks_the_origin_busy() {
     eu.set_mode(Mode::Ok);
     // Busy for 30 s: the next requests skip it without trying.
     for _ in 0..3 {
-        assert_eq!(get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await.origin(), "hio");
+        assert_eq!(
+            get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")])
+                .await
+                .origin(),
+            "hio"
+        );
     }
     assert_eq!(eu.hits(), hits);
-    let origins = admin_get(&node, "/admin/v1/origins", Some(TOKEN)).await.json();
-    let fra = origins.as_array().unwrap().iter().find(|o| o["name"] == "fra").unwrap().clone();
+    let origins = admin_get(&node, "/admin/v1/origins", Some(TOKEN))
+        .await
+        .json();
+    let fra = origins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "fra")
+        .unwrap()
+        .clone();
     assert_eq!(fra["health"]["state"], "busy", "{fra}");
 }
 
@@ -97,12 +122,31 @@ async fn every_origin_stalled_gives_504() {
 async fn post_is_not_retried_after_it_may_have_reached_the_origin() {
     let (eu, us, node) = pair("").await;
     eu.set_mode(Mode::Status(503, None));
-    let r = send(node.http_addrs()[0], "POST", "shop.test", "/order", &[("cf-ipcountry", "DE")], "{\"x\":1}").await;
-    assert_eq!(r.status, 503, "a POST that reached an origin is not sent again");
+    let r = send(
+        node.http_addrs()[0],
+        "POST",
+        "shop.test",
+        "/order",
+        &[("cf-ipcountry", "DE")],
+        "{\"x\":1}",
+    )
+    .await;
+    assert_eq!(
+        r.status, 503,
+        "a POST that reached an origin is not sent again"
+    );
     assert_eq!(us.hits(), 0);
     // …but a connect failure proves it never arrived: then the next origin gets it, body intact.
     eu.kill();
-    let r = send(node.http_addrs()[0], "POST", "shop.test", "/order", &[("cf-ipcountry", "DE")], "{\"x\":1}").await;
+    let r = send(
+        node.http_addrs()[0],
+        "POST",
+        "shop.test",
+        "/order",
+        &[("cf-ipcountry", "DE")],
+        "{\"x\":1}",
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.origin(), "hio");
     assert_eq!(r.json()["body_len"], 7);
@@ -110,9 +154,18 @@ async fn post_is_not_retried_after_it_may_have_reached_the_origin() {
 
 #[tokio::test]
 async fn retryable_route_lets_post_fail_over_with_its_body() {
-    let (eu, _us, node) = pair("[[sites.routes]]\nmethods = [\"POST\"]\npath = \"/api/*\"\nretryable = true\n").await;
+    let (eu, _us, node) =
+        pair("[[sites.routes]]\nmethods = [\"POST\"]\npath = \"/api/*\"\nretryable = true\n").await;
     eu.set_mode(Mode::Status(503, None));
-    let r = send(node.http_addrs()[0], "POST", "shop.test", "/api/search", &[("cf-ipcountry", "DE")], "query").await;
+    let r = send(
+        node.http_addrs()[0],
+        "POST",
+        "shop.test",
+        "/api/search",
+        &[("cf-ipcountry", "DE")],
+        "query",
+    )
+    .await;
     assert_eq!(r.origin(), "hio");
     assert_eq!(r.json()["body_len"], 5);
 }
@@ -128,10 +181,17 @@ async fn hedging_sends_a_second_request_after_the_p95_and_takes_the_first_answer
     let t = Instant::now();
     let r = get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await;
     assert_eq!(r.origin(), "hio");
-    assert!(t.elapsed() < Duration::from_millis(1000), "hedge answered in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "hedge answered in {:?}",
+        t.elapsed()
+    );
     assert_eq!(us.hits(), 1);
     let metrics = get_metrics(&node).await;
-    assert!(metrics.contains("regionless_hedges_total{site=\"shop\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("regionless_hedges_total{site=\"shop\"} 1"),
+        "{metrics}"
+    );
 }
 
 async fn get_metrics(node: &regionless_edge::Node) -> String {
@@ -148,7 +208,11 @@ async fn retry_budget_caps_retries_node_wide() {
     eu.set_mode(Mode::Status(503, None));
     let mut failed_over = 0;
     for _ in 0..100 {
-        if get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await.status == 200 {
+        if get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")])
+            .await
+            .status
+            == 200
+        {
             failed_over += 1;
         }
     }

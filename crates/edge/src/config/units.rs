@@ -23,7 +23,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("`{other}` is not a duration unit (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a duration unit (use ms, s, m or h)"
+            ))
+        }
     };
     if !secs.is_finite() || secs > 365.0 * 86400.0 {
         return Err(format!("`{text}` is out of range"));
@@ -52,7 +56,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "t" | "tb" => 1e12,
         "tib" => 1024f64.powi(4),
-        other => return Err(format!("`{other}` is not a size unit (use KiB, MiB, GiB, KB, ...)")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit (use KiB, MiB, GiB, KB, ...)"
+            ))
+        }
     };
     let bytes = value * mult;
     if !bytes.is_finite() || bytes > u64::MAX as f64 {

@@ -52,10 +52,13 @@ impl Origin {
         let c = conns.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (h, m, n) = (h.clone(), m.clone(), n.clone());
                 let conn = tokio::spawn(async move {
-                    let svc = service_fn(move |req| origin_answer(req, n.clone(), h.clone(), m.clone()));
+                    let svc =
+                        service_fn(move |req| origin_answer(req, n.clone(), h.clone(), m.clone()));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .await;
@@ -63,7 +66,14 @@ impl Origin {
                 c.lock().unwrap().push(conn.abort_handle());
             }
         });
-        Origin { name: name.to_string(), addr, hits, mode, task, conns }
+        Origin {
+            name: name.to_string(),
+            addr,
+            hits,
+            mode,
+            task,
+            conns,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -99,7 +109,10 @@ async fn origin_answer(
             Mode::Ok => 200,
             _ => 503,
         };
-        return Ok(Response::builder().status(status).body(boxed(Bytes::from("health"))).unwrap());
+        return Ok(Response::builder()
+            .status(status)
+            .body(boxed(Bytes::from("health")))
+            .unwrap());
     }
     hits.fetch_add(1, Ordering::SeqCst);
     let m = mode.lock().unwrap().clone();
@@ -110,17 +123,39 @@ async fn origin_answer(
             if let Some(s) = retry_after {
                 b = b.header("retry-after", s.to_string());
             }
-            return Ok(b.body(boxed(Bytes::from(format!("{name} says {code}")))).unwrap());
+            return Ok(b
+                .body(boxed(Bytes::from(format!("{name} says {code}"))))
+                .unwrap());
         }
         Mode::Stall(d) => tokio::time::sleep(d).await,
     }
-    let headers: BTreeMap<String, Vec<String>> = req.headers().keys().map(|k| {
-        (k.as_str().to_string(), req.headers().get_all(k).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect())
-    }).collect();
+    let headers: BTreeMap<String, Vec<String>> = req
+        .headers()
+        .keys()
+        .map(|k| {
+            (
+                k.as_str().to_string(),
+                req.headers()
+                    .get_all(k)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect(),
+            )
+        })
+        .collect();
     let method = req.method().to_string();
-    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let version = format!("{:?}", req.version());
-    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let json = serde_json::json!({
         "origin": name, "method": method, "path": path, "version": version,
         "headers": headers, "body_len": body.len(),
@@ -182,7 +217,8 @@ region = "us-west"
 }
 
 pub async fn start_node(toml: &str) -> Node {
-    let config = Config::from_toml(toml, std::path::Path::new(".")).unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
+    let config = Config::from_toml(toml, std::path::Path::new("."))
+        .unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
     Node::start(config, None).await.unwrap()
 }
 
@@ -197,7 +233,9 @@ impl Reply {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
     }
     pub fn origin(&self) -> String {
         self.json()["origin"].as_str().unwrap_or("").to_string()
@@ -211,15 +249,32 @@ pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Fu
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub async fn send(addr: SocketAddr, method: &str, host: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut b = Request::builder().method(method).uri(format!("http://{addr}{path}")).header("host", host);
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("host", host);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let resp = client().request(b.body(Full::new(Bytes::from(body.to_string()))).unwrap()).await.unwrap();
+    let resp = client()
+        .request(b.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 pub async fn get(node: &Node, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
