@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod retry_budget;
 pub mod runtime;
 pub mod server;
+pub mod smuggling;
 pub mod state;
 pub mod tls;
 pub mod upstream;

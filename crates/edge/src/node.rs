@@ -196,7 +196,6 @@ impl Node {
         let graceful = Arc::new(GracefulShutdown::new());
         let stop_accepting = CancellationToken::new();
         let stop_background = CancellationToken::new();
-        let handshake = config.limits.header_read_timeout;
         let mut accept_tasks = Vec::new();
         let mut http_addrs = Vec::new();
         let mut https_addrs = Vec::new();
@@ -213,7 +212,7 @@ impl Node {
                 builder.clone(),
                 graceful.clone(),
                 stop_accepting.clone(),
-                handshake,
+                config.limits.clone(),
             )));
         }
         if !config.node.tls_listen.is_empty() {
@@ -231,7 +230,7 @@ impl Node {
                     builder.clone(),
                     graceful.clone(),
                     stop_accepting.clone(),
-                    handshake,
+                    config.limits.clone(),
                 )));
             }
         }

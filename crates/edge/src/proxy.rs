@@ -20,6 +20,7 @@ use crate::body::{self, BodyFault, BodySlot, Fault, GuardedBody, ResponseBody, U
 use crate::headers::{append_list, strip_hop_by_hop, wants_upgrade};
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
+use crate::smuggling::Verdict;
 use crate::state::{ConnInfo, NodeState};
 
 /// Bodies up to this size are buffered for retry-eligible requests so they can be replayed.
@@ -66,12 +67,27 @@ pub async fn handle(
 ) -> Result<Response<ObservedBody>, Infallible> {
     let started = Instant::now();
     let rt = state.runtime();
+    // Claimed first and for every HTTP/1 request, so verdicts and requests stay paired.
+    let verdict = match &conn.framing {
+        Some(verdicts) if req.version() < Version::HTTP_2 => verdicts.claim(),
+        _ => Verdict::Clean,
+    };
     let mut log = RequestLog::new(&state, &rt, &conn, &req, started);
-    let response = match run_phases(&state, &rt, &conn, req, &mut log).await {
+    let response = match run_phases(&state, &rt, &conn, req, verdict, &mut log).await {
         Ok(r) => r,
         Err(reject) => reject_response(&rt, &mut log, reject),
     };
-    Ok(log.finish(&rt, response))
+    let mut response = log.finish(&rt, response);
+    // The smuggling guard no longer follows this connection (a protocol switch that did not
+    // happen, or framing it could not follow): end it rather than serve unchecked requests.
+    if matches!(verdict, Verdict::LastTracked | Verdict::Unknown)
+        && response.status() != StatusCode::SWITCHING_PROTOCOLS
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(response)
 }
 
 async fn run_phases(
@@ -79,9 +95,10 @@ async fn run_phases(
     rt: &Arc<Runtime>,
     conn: &ConnInfo,
     mut req: Request<Incoming>,
+    verdict: Verdict,
     log: &mut RequestLog,
 ) -> Result<Response<ResponseBody>, Reject> {
-    admit(rt, &req)?;
+    admit(rt, &req, verdict)?;
     let (site_index, host) = site(rt, &req)?;
     let site = &rt.sites[site_index];
     log.site = Some(site.cfg.name.clone());
@@ -125,8 +142,18 @@ async fn run_phases(
     Ok(respond(rt, site, origin, response, log))
 }
 
-/// Accept-time checks that need no site: URI size, request-target form, method, body size.
-fn admit(rt: &Runtime, req: &Request<Incoming>) -> Result<(), Reject> {
+/// Accept-time checks that need no site: message framing, URI size, request-target form,
+/// method, body size.
+fn admit(rt: &Runtime, req: &Request<Incoming>, verdict: Verdict) -> Result<(), Reject> {
+    // hyper hides this shape from us (it drops Content-Length); the connection's smuggling
+    // guard saw the raw head.
+    if verdict == Verdict::Ambiguous {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            "Content-Length together with Transfer-Encoding",
+        )
+        .closing());
+    }
     let limits = &rt.config.limits;
     let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > limits.max_uri_bytes {
@@ -153,15 +180,6 @@ fn admit(rt: &Runtime, req: &Request<Incoming>) -> Result<(), Reject> {
     let headers = req.headers();
     if headers.get_all(header::HOST).iter().count() > 1 {
         return Err(Reject::new(StatusCode::BAD_REQUEST, "more than one Host header").closing());
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING)
-        && headers.contains_key(header::CONTENT_LENGTH)
-    {
-        return Err(Reject::new(
-            StatusCode::BAD_REQUEST,
-            "Content-Length together with Transfer-Encoding",
-        )
-        .closing());
     }
     if let Some(len) = req.body().size_hint().exact() {
         if len > limits.max_body_bytes {

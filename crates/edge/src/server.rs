@@ -1,21 +1,35 @@
 //! Client-facing listeners: accept loops for HTTP and HTTPS, per-connection HTTP/1.1 and
 //! HTTP/2 serving with limits and timeouts, and graceful draining on shutdown.
+//!
+//! HTTP/1 connections are wrapped in a [`GuardedIo`] so request heads carrying both
+//! `Content-Length` and `Transfer-Encoding` can be refused (see [`crate::smuggling`]).
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::proxy::handle;
+use crate::smuggling::{FramingTracker, GuardedIo, Verdicts};
 use crate::state::{ConnInfo, NodeState};
+
+/// The largest request head hyper accepts: its read buffer (hyper's minimum is 8 KiB).
+fn max_head_bytes(limits: &Limits) -> usize {
+    limits.max_header_bytes.max(8192)
+}
 
 /// Builds the connection server with the node's limits.
 pub fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -24,7 +38,7 @@ pub fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         // Hyper answers 431 when a request head does not fit its read buffer.
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_buf_size(max_head_bytes(limits))
         .max_headers(limits.max_headers)
         .keep_alive(true);
     b.http2()
@@ -45,7 +59,7 @@ pub async fn accept_loop(
     builder: Arc<auto::Builder<TokioExecutor>>,
     graceful: Arc<GracefulShutdown>,
     stop: CancellationToken,
-    handshake_timeout: Duration,
+    limits: Limits,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -66,24 +80,68 @@ pub async fn accept_loop(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let (max_head, max_headers, handshake_timeout) = (
+            max_head_bytes(&limits),
+            limits.max_headers,
+            limits.header_read_timeout,
+        );
+        let guard = move |verdicts: &Arc<Verdicts>| {
+            FramingTracker::new(max_head, max_headers, verdicts.clone())
+        };
         tokio::spawn(async move {
             match tls {
-                None => serve(TokioIo::new(stream), peer, false, state, &builder, watcher).await,
+                None => {
+                    // The h2c preface stops the tracker on the first read, so prior-knowledge
+                    // HTTP/2 costs nothing more than that.
+                    let verdicts = Arc::new(Verdicts::default());
+                    let io = GuardedIo::new(
+                        FirstByteDeadline::new(stream, handshake_timeout),
+                        guard(&verdicts),
+                    );
+                    serve(
+                        TokioIo::new(io),
+                        peer,
+                        false,
+                        Some(verdicts),
+                        state,
+                        &builder,
+                        watcher,
+                    )
+                    .await
+                }
                 Some(acceptor) => {
                     let Ok(Ok(tls_stream)) =
                         tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                     else {
                         return;
                     };
-                    serve(
-                        TokioIo::new(tls_stream),
-                        peer,
-                        true,
-                        state,
-                        &builder,
-                        watcher,
-                    )
-                    .await
+                    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let tls_stream = FirstByteDeadline::new(tls_stream, handshake_timeout);
+                    if h2 {
+                        serve(
+                            TokioIo::new(tls_stream),
+                            peer,
+                            true,
+                            None,
+                            state,
+                            &builder,
+                            watcher,
+                        )
+                        .await
+                    } else {
+                        let verdicts = Arc::new(Verdicts::default());
+                        let io = GuardedIo::new(tls_stream, guard(&verdicts));
+                        serve(
+                            TokioIo::new(io),
+                            peer,
+                            true,
+                            Some(verdicts),
+                            state,
+                            &builder,
+                            watcher,
+                        )
+                        .await
+                    }
                 }
             }
         });
@@ -94,17 +152,104 @@ async fn serve<I>(
     io: TokioIo<I>,
     peer: SocketAddr,
     tls: bool,
+    framing: Option<Arc<Verdicts>>,
     state: Arc<NodeState>,
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(ConnInfo { peer, tls });
+    let conn = Arc::new(ConnInfo { peer, tls, framing });
     let service = service_fn(move |req| handle(state.clone(), conn.clone(), req));
     let connection = builder.serve_connection_with_upgrades(io, service);
     let watched = watcher.watch(connection.into_owned());
     if let Err(e) = watched.await {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Fails the first read if no byte arrives within `limit`.
+    ///
+    /// hyper's `header_read_timeout` only starts once hyper-util's auto builder has read
+    /// enough bytes to tell HTTP/1 from the HTTP/2 preface, so without this a client that
+    /// connects (or finishes a TLS handshake) and never sends anything would hold its
+    /// connection forever. After the first byte, hyper's own timers take over.
+    struct FirstByteDeadline<S> {
+        #[pin]
+        inner: S,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<S> FirstByteDeadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        FirstByteDeadline {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(limit))),
+        }
+    }
+}
+
+impl<S: AsyncRead> AsyncRead for FirstByteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        match this.inner.poll_read(cx, buf) {
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the header read timeout",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+            ready => {
+                if buf.filled().len() > before {
+                    *this.deadline = None;
+                }
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite> AsyncWrite for FirstByteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
     }
 }

@@ -33,6 +33,9 @@ pub struct NodeState {
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// Framing verdicts of an HTTP/1 connection's request heads (see [`crate::smuggling`]);
+    /// None on HTTP/2 connections.
+    pub framing: Option<Arc<crate::smuggling::Verdicts>>,
 }
 
 impl NodeState {

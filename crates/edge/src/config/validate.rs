@@ -243,8 +243,10 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
             Duration::from_secs(30),
         ),
     };
-    if limits.max_header_bytes < 1024 {
-        p.add("limits.max_header_bytes", "must be at least 1KiB");
+    // hyper's HTTP/1 read buffer, which bounds the head, cannot be smaller than 8 KiB: a
+    // lower setting would be silently ignored.
+    if limits.max_header_bytes < 8192 {
+        p.add("limits.max_header_bytes", "must be at least 8KiB");
     }
     if limits.max_headers == 0 {
         p.add("limits.max_headers", "must be at least 1");
