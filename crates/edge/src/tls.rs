@@ -69,7 +69,22 @@ fn load(tls: &SiteTls) -> Result<Arc<CertifiedKey>, TlsError> {
     let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| err(&tls.key, e.to_string()))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|e| err(&tls.key, e.to_string()))?;
-    Ok(Arc::new(CertifiedKey::new(certs, signing)))
+    let certified = CertifiedKey::new(certs, signing);
+    // A certificate and key replaced one after the other can be read half-way (new cert, old
+    // key); serving that pair would fail every handshake, so it is refused and the old pair
+    // keeps serving until both files agree.
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(e) => Err(err(
+            &tls.key,
+            format!(
+                "does not match the certificate in {}: {e}",
+                tls.cert.display()
+            ),
+        )),
+    }
 }
 
 impl SniResolver {
