@@ -86,6 +86,8 @@ pin_project_lite::pin_project! {
         limit: u64,
         seen: u64,
         idle: Duration,
+        // Armed only while the client makes us wait (see IdleTimeoutBody in observe.rs).
+        deadline: Instant,
         #[pin]
         timer: Sleep,
         fault: Arc<BodyFault>,
@@ -95,12 +97,14 @@ pin_project_lite::pin_project! {
 impl GuardedBody {
     /// Wraps `inner`; `fault` learns why the body ended early, if it does.
     pub fn new(inner: Incoming, limit: u64, idle: Duration, fault: Arc<BodyFault>) -> Self {
+        let deadline = Instant::now() + idle;
         GuardedBody {
             inner,
             limit,
             seen: 0,
             idle,
-            timer: tokio::time::sleep(idle),
+            deadline,
+            timer: tokio::time::sleep_until(deadline),
             fault,
         }
     }
@@ -126,8 +130,7 @@ impl Body for GuardedBody {
                         )))));
                     }
                 }
-                let deadline = Instant::now() + *this.idle;
-                this.timer.as_mut().reset(deadline);
+                *this.deadline = Instant::now() + *this.idle;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -136,6 +139,9 @@ impl Body for GuardedBody {
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
+                if this.timer.deadline() != *this.deadline {
+                    this.timer.as_mut().reset(*this.deadline);
+                }
                 ready!(std::future::Future::poll(this.timer, cx));
                 this.fault.set(Fault::TimedOut);
                 Poll::Ready(Some(Err(Box::new(ClientBodyError(

@@ -175,3 +175,83 @@ impl Metrics {
         out
     }
 }
+
+/// A site's metric handles, resolved once per config so the request path does no label
+/// allocation or family lookup for the common cases.
+pub struct SiteMetrics {
+    pub duration: Histogram,
+    pub bytes: Counter,
+    pub failovers: Counter,
+    pub hedges: Counter,
+    requests: Family<RequestLabels, Counter>,
+    /// Counters by status code, created on first use.
+    by_status: Box<[std::sync::OnceLock<Counter>]>,
+    site: String,
+    edge_region: String,
+}
+
+impl SiteMetrics {
+    /// The `requests_total` counter for `status` on this site.
+    pub fn requests(&self, status: u16) -> Counter {
+        let make = || {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    site: self.site.clone(),
+                    edge_region: self.edge_region.clone(),
+                    status,
+                })
+                .clone()
+        };
+        match self.by_status.get(usize::from(status)) {
+            Some(slot) => slot.get_or_init(make).clone(),
+            None => make(),
+        }
+    }
+}
+
+/// An origin's metric handles, resolved once per config.
+pub struct OriginMetrics {
+    pub ttfb: Histogram,
+    pub attempts_ok: Counter,
+}
+
+impl Metrics {
+    /// Handles for one site served by a node in `edge_region`.
+    pub fn site_metrics(&self, site: &str, edge_region: &str) -> SiteMetrics {
+        let labels = SiteLabels {
+            site: site.to_string(),
+        };
+        SiteMetrics {
+            duration: self.request_duration.get_or_create(&labels).clone(),
+            bytes: self.response_bytes.get_or_create(&labels).clone(),
+            failovers: self.failovers.get_or_create(&labels).clone(),
+            hedges: self.hedges.get_or_create(&labels).clone(),
+            requests: self.requests.clone(),
+            by_status: (0..600).map(|_| std::sync::OnceLock::new()).collect(),
+            site: site.to_string(),
+            edge_region: edge_region.to_string(),
+        }
+    }
+
+    /// Handles for one origin of `site`.
+    pub fn origin_metrics(&self, site: &str, origin: &str, region: &str) -> OriginMetrics {
+        OriginMetrics {
+            ttfb: self
+                .origin_ttfb
+                .get_or_create(&OriginLabels {
+                    site: site.to_string(),
+                    origin: origin.to_string(),
+                    region: region.to_string(),
+                })
+                .clone(),
+            attempts_ok: self
+                .attempts
+                .get_or_create(&AttemptLabels {
+                    site: site.to_string(),
+                    origin: origin.to_string(),
+                    outcome: "ok",
+                })
+                .clone(),
+        }
+    }
+}

@@ -97,8 +97,13 @@ impl NodeControl {
         self.sni.update(&config).map_err(|e| vec![e.to_string()])?;
         let geoip = open_geoip(&config, self.state.geoip.load_full())
             .map_err(|e| vec![format!("client_location.geoip_database: {e}")])?;
-        let runtime = Runtime::build(config, &self.state.clients, &self.state.health_registry)
-            .map_err(|e| vec![e.to_string()])?;
+        let runtime = Runtime::build(
+            config,
+            &self.state.clients,
+            &self.state.health_registry,
+            &self.state.metrics,
+        )
+        .map_err(|e| vec![e.to_string()])?;
         let summary = runtime.config.summary();
         self.state.budget.store(Arc::new(RetryBudget::new(
             runtime.config.retry_budget.percent,
@@ -171,7 +176,8 @@ impl Node {
         let geoip = open_geoip(&config, None)?;
         let clients = UpstreamClients::default();
         let health_registry = Default::default();
-        let runtime = Runtime::build(config.clone(), &clients, &health_registry)?;
+        let metrics = crate::metrics::Metrics::default();
+        let runtime = Runtime::build(config.clone(), &clients, &health_registry, &metrics)?;
         let state = Arc::new(NodeState {
             budget: ArcSwap::from_pointee(RetryBudget::new(
                 config.retry_budget.percent,
@@ -181,9 +187,10 @@ impl Node {
             geoip: ArcSwapOption::new(geoip),
             clients,
             health_registry,
-            metrics: Default::default(),
+            metrics,
             access_log,
             shutting_down: Default::default(),
+            close_connections: CancellationToken::new(),
             config_path,
         });
         let control = Arc::new(NodeControl {
@@ -294,14 +301,16 @@ impl Node {
             let _ = t.await;
         }
         let grace = state.runtime().config.node.shutdown_grace;
-        let graceful = match Arc::try_unwrap(self.graceful) {
-            Ok(g) => g,
+        let finished = match Arc::try_unwrap(self.graceful) {
+            Ok(graceful) => tokio::time::timeout(grace, graceful.shutdown())
+                .await
+                .is_ok(),
             // Only the accept loops held clones, and they have ended.
-            Err(_) => return false,
+            Err(_) => false,
         };
-        let finished = tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_ok();
+        // Whatever is still open after the grace period (stuck requests, WebSocket tunnels)
+        // is closed now.
+        state.close_connections.cancel();
         self.stop_background.cancel();
         for t in self
             .control

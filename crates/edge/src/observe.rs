@@ -20,15 +20,18 @@ use crate::body::{BoxError, ResponseBody};
 use crate::metrics::{RequestLabels, SiteLabels};
 use crate::runtime::Runtime;
 use crate::state::{ConnInfo, NodeState};
+use rand::RngCore;
 
 /// Facts gathered along the request path, reported once the response ends.
 pub struct RequestLog {
     state: Arc<NodeState>,
+    rt: Arc<Runtime>,
     pub started: Instant,
     pub request_id: String,
     pub client_ip: Option<IpAddr>,
     pub country: Option<CountryCode>,
-    pub site: Option<String>,
+    /// Index into the runtime's sites once the site is known.
+    pub site: Option<usize>,
     method: Method,
     path: String,
     version: Version,
@@ -38,14 +41,13 @@ pub struct RequestLog {
     pub error: Option<String>,
     status: StatusCode,
     head_sent: Duration,
-    edge_region: String,
 }
 
 impl RequestLog {
     /// Starts the record for `req`.
     pub fn new(
         state: &Arc<NodeState>,
-        rt: &Runtime,
+        rt: &Arc<Runtime>,
         conn: &ConnInfo,
         req: &Request<Incoming>,
         started: Instant,
@@ -53,6 +55,7 @@ impl RequestLog {
         let path = req.uri().path();
         RequestLog {
             state: state.clone(),
+            rt: rt.clone(),
             started,
             request_id: String::new(),
             client_ip: Some(conn.peer.ip()),
@@ -71,7 +74,6 @@ impl RequestLog {
             error: None,
             status: StatusCode::OK,
             head_sent: Duration::ZERO,
-            edge_region: rt.config.node.region.clone(),
         }
     }
 
@@ -86,7 +88,7 @@ impl RequestLog {
         self.head_sent = self.started.elapsed();
         self.status = parts.status;
         if self.request_id.is_empty() {
-            self.request_id = uuid::Uuid::new_v4().simple().to_string();
+            self.request_id = new_request_id();
         }
         let h = &mut parts.headers;
         h.insert("x-served-by", rt.served_by.clone());
@@ -115,22 +117,34 @@ impl RequestLog {
     }
 
     fn emit(&self, bytes: u64) {
-        let site = self.site.as_deref().unwrap_or("-");
-        let m = &self.state.metrics;
-        m.requests
-            .get_or_create(&RequestLabels {
-                site: site.to_string(),
-                edge_region: self.edge_region.clone(),
-                status: self.status.as_u16(),
-            })
-            .inc();
-        let site_labels = SiteLabels {
-            site: site.to_string(),
-        };
-        m.request_duration
-            .get_or_create(&site_labels)
-            .observe(self.head_sent.as_secs_f64());
-        m.response_bytes.get_or_create(&site_labels).inc_by(bytes);
+        let site = self.site.and_then(|i| self.rt.sites.get(i));
+        let site_name = site.map_or("-", |s| s.cfg.name.as_str());
+        match site {
+            Some(s) => {
+                s.metrics.requests(self.status.as_u16()).inc();
+                s.metrics.duration.observe(self.head_sent.as_secs_f64());
+                s.metrics.bytes.inc_by(bytes);
+            }
+            None => {
+                // Requests rejected before a site was known (421, 400…): rare, so the
+                // labelled lookup is fine here.
+                let m = &self.state.metrics;
+                m.requests
+                    .get_or_create(&RequestLabels {
+                        site: site_name.to_string(),
+                        edge_region: self.rt.config.node.region.clone(),
+                        status: self.status.as_u16(),
+                    })
+                    .inc();
+                let labels = SiteLabels {
+                    site: site_name.to_string(),
+                };
+                m.request_duration
+                    .get_or_create(&labels)
+                    .observe(self.head_sent.as_secs_f64());
+                m.response_bytes.get_or_create(&labels).inc_by(bytes);
+            }
+        }
         let log = &self.state.access_log;
         if !log.enabled() {
             return;
@@ -140,8 +154,8 @@ impl RequestLog {
             request_id: &self.request_id,
             client_ip: self.client_ip.map(|i| i.to_string()).unwrap_or_default(),
             client_country: self.country.as_ref().map(|c| c.as_str()),
-            edge_region: &self.edge_region,
-            site,
+            edge_region: &self.rt.config.node.region,
+            site: site_name,
             method: self.method.as_str(),
             path: &self.path,
             protocol: match self.version {
@@ -159,9 +173,20 @@ impl RequestLog {
             error: self.error.as_deref(),
         };
         if !log.log(&record) {
-            m.access_log_dropped.inc();
+            self.state.metrics.access_log_dropped.inc();
         }
     }
+}
+
+/// A random (v4) UUID in simple form. Drawn from the thread-local CSPRNG rather than
+/// `Uuid::new_v4()`, which makes a `getrandom` system call per request.
+pub fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .simple()
+        .to_string()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -221,6 +246,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Incoming,
         idle: Duration,
+        // The timer is armed only when the origin makes us wait: a body that is ready when
+        // polled (most small responses) never touches the timer wheel.
+        deadline: tokio::time::Instant,
         #[pin]
         timer: Sleep,
     }
@@ -229,10 +257,12 @@ pin_project_lite::pin_project! {
 impl IdleTimeoutBody {
     /// Wraps an origin body.
     pub fn new(inner: Incoming, idle: Duration) -> Self {
+        let deadline = tokio::time::Instant::now() + idle;
         IdleTimeoutBody {
             inner,
             idle,
-            timer: tokio::time::sleep(idle),
+            deadline,
+            timer: tokio::time::sleep_until(deadline),
         }
     }
 }
@@ -253,13 +283,15 @@ impl Body for IdleTimeoutBody {
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + *this.idle;
-                this.timer.as_mut().reset(next);
+                *this.deadline = tokio::time::Instant::now() + *this.idle;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
+                if this.timer.deadline() != *this.deadline {
+                    this.timer.as_mut().reset(*this.deadline);
+                }
                 ready!(std::future::Future::poll(this.timer, cx));
                 Poll::Ready(Some(Err(Box::new(OriginStalled))))
             }

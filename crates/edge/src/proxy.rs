@@ -101,19 +101,18 @@ async fn run_phases(
     admit(rt, &req, verdict)?;
     let (site_index, host) = site(rt, &req)?;
     let site = &rt.sites[site_index];
-    log.site = Some(site.cfg.name.clone());
+    log.site = Some(site_index);
     let place = locate(state, rt, conn, &req);
     log.client_ip = Some(place.ip);
     log.country = place.country.map(|c| c.code);
     if let Some(redirect) = rules(site, conn, &req, &host) {
         return Ok(redirect);
     }
-    let path = req.uri().path().to_string();
     let route = site
         .cfg
         .routes
         .iter()
-        .find(|r| r.matches(req.method(), &path));
+        .find(|r| r.matches(req.method(), req.uri().path()));
     let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
     let retryable_route = route.is_some_and(|r| r.retryable);
     let order = steer(site, pool, place.country);
@@ -137,7 +136,11 @@ async fn run_phases(
         client_upgrade,
         response.status() == StatusCode::SWITCHING_PROTOCOLS,
     ) {
-        tunnel(client_upgrade, &mut response);
+        tunnel(
+            client_upgrade,
+            &mut response,
+            state.close_connections.clone(),
+        );
     }
     Ok(respond(rt, site, origin, response, log))
 }
@@ -345,7 +348,7 @@ fn request_id(rt: &Runtime, place: &ClientPlace, headers: &HeaderMap) -> String 
             }
         }
     }
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::observe::new_request_id()
 }
 
 /// The request's body, in the form that decides whether it can be replayed.
@@ -651,9 +654,6 @@ async fn proxy<'s>(
     }
     let deadline = Instant::now() + site.cfg.timeouts.request;
     let max_attempts = (site.cfg.retries.attempts as usize).min(order.len());
-    let site_label = || crate::metrics::SiteLabels {
-        site: site.cfg.name.clone(),
-    };
     let hedging = site.cfg.retries.hedge
         && fwd.replay_safe
         && matches!(fwd.body, RequestBody::Empty)
@@ -689,87 +689,92 @@ async fn proxy<'s>(
         } else {
             None
         };
-        let hedge_sleep = async {
-            match hedge_at {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            done = inflight.next() => {
-                let Some((index, outcome)) = done else { break };
-                let origin = &site.origins[index];
-                state.metrics.attempts.get_or_create(&crate::metrics::AttemptLabels {
-                    site: site.cfg.name.clone(),
-                    origin: origin.cfg.name.clone(),
-                    outcome: outcome.label(),
-                }).inc();
-                let retry_ok = match outcome {
-                    Outcome::Answer(resp, ttfb) => {
-                        log.origin_ttfb = Some(ttfb);
-                        state.metrics.origin_ttfb.get_or_create(&crate::metrics::OriginLabels {
-                            site: site.cfg.name.clone(), origin: origin.cfg.name.clone(), region: origin.cfg.region.clone(),
-                        }).observe(ttfb.as_secs_f64());
-                        return Ok((resp, origin));
-                    }
-                    Outcome::BadStatus(resp, ttfb) => {
-                        last_error = format!("origin {} answered {}", origin.cfg.name, resp.status());
-                        let ok = fwd.replay_safe || resp.status() == StatusCode::TOO_MANY_REQUESTS;
-                        fallback = Some((resp, index, ttfb));
-                        ok
-                    }
-                    Outcome::ConnectFailed(e) => {
-                        last_error = format!("cannot connect to origin {}: {e}", origin.cfg.name);
-                        true
-                    }
-                    Outcome::TimedOut => {
-                        any_timeout = true;
-                        last_error = format!("origin {} sent no response within the first-byte deadline", origin.cfg.name);
-                        fwd.replay_safe
-                    }
-                    Outcome::Failed(e) => {
-                        last_error = format!("origin {} failed: {e}", origin.cfg.name);
-                        fwd.replay_safe
-                    }
-                };
-                if fwd.fault.get() != Fault::None {
-                    return Err(body_fault_reject(fwd.fault.get()));
-                }
-                let more = retry_ok && next < max_attempts && Instant::now() < deadline;
-                if more && inflight.is_empty() {
+        // Every attempt's own timeout is capped by the request deadline, so waiting for the
+        // next outcome can never outlive the budget; only a hedge needs a second timer.
+        let done = match hedge_at {
+            None => inflight.next().await,
+            Some(at) => tokio::select! {
+                biased;
+                done = inflight.next() => done,
+                _ = tokio::time::sleep_until(at.into()) => {
+                    hedged = true;
                     if state.budget.load().try_withdraw() {
                         if launch(&mut next, &mut inflight)? {
                             log.attempts += 1;
-                            state.metrics.failovers.get_or_create(&site_label()).inc();
-                            // A replaced answer is worth nothing now: the next origin decides.
-                            fallback = None;
+                            site.metrics.hedges.inc();
                         }
                     } else {
                         state.metrics.retry_budget_exhausted.inc();
-                        last_error.push_str(" (retry budget exhausted)");
                     }
+                    continue;
                 }
-                if inflight.is_empty() {
-                    break;
-                }
+            },
+        };
+        let Some((index, outcome)) = done else { break };
+        let origin = &site.origins[index];
+        if let Outcome::Answer(resp, ttfb) = outcome {
+            origin.metrics.attempts_ok.inc();
+            origin.metrics.ttfb.observe(ttfb.as_secs_f64());
+            log.origin_ttfb = Some(ttfb);
+            return Ok((resp, origin));
+        }
+        state
+            .metrics
+            .attempts
+            .get_or_create(&crate::metrics::AttemptLabels {
+                site: site.cfg.name.clone(),
+                origin: origin.cfg.name.clone(),
+                outcome: outcome.label(),
+            })
+            .inc();
+        let retry_ok = match outcome {
+            Outcome::Answer(..) => false,
+            Outcome::BadStatus(resp, ttfb) => {
+                last_error = format!("origin {} answered {}", origin.cfg.name, resp.status());
+                let ok = fwd.replay_safe || resp.status() == StatusCode::TOO_MANY_REQUESTS;
+                fallback = Some((resp, index, ttfb));
+                ok
             }
-            _ = hedge_sleep => {
-                hedged = true;
-                if state.budget.load().try_withdraw() {
-                    if launch(&mut next, &mut inflight)? {
-                        log.attempts += 1;
-                        state.metrics.hedges.get_or_create(&site_label()).inc();
-                    }
-                } else {
-                    state.metrics.retry_budget_exhausted.inc();
-                }
+            Outcome::ConnectFailed(e) => {
+                last_error = format!("cannot connect to origin {}: {e}", origin.cfg.name);
+                true
             }
-            _ = tokio::time::sleep_until(deadline.into()) => {
+            Outcome::TimedOut => {
                 any_timeout = true;
-                last_error = "no origin answered within the request's time budget".to_string();
-                break;
+                last_error = if Instant::now() >= deadline {
+                    "no origin answered within the request's time budget".to_string()
+                } else {
+                    format!(
+                        "origin {} sent no response within the first-byte deadline",
+                        origin.cfg.name
+                    )
+                };
+                fwd.replay_safe
             }
+            Outcome::Failed(e) => {
+                last_error = format!("origin {} failed: {e}", origin.cfg.name);
+                fwd.replay_safe
+            }
+        };
+        if fwd.fault.get() != Fault::None {
+            return Err(body_fault_reject(fwd.fault.get()));
+        }
+        let more = retry_ok && next < max_attempts && Instant::now() < deadline;
+        if more && inflight.is_empty() {
+            if state.budget.load().try_withdraw() {
+                if launch(&mut next, &mut inflight)? {
+                    log.attempts += 1;
+                    site.metrics.failovers.inc();
+                    // A replaced answer is worth nothing now: the next origin decides.
+                    fallback = None;
+                }
+            } else {
+                state.metrics.retry_budget_exhausted.inc();
+                last_error.push_str(" (retry budget exhausted)");
+            }
+        }
+        if inflight.is_empty() {
+            break;
         }
     }
     if let Some((resp, index, ttfb)) = fallback {
@@ -789,15 +794,26 @@ async fn proxy<'s>(
 }
 
 /// Splices the client and origin connections after a `101 Switching Protocols`.
-fn tunnel(client: hyper::upgrade::OnUpgrade, response: &mut Response<Incoming>) {
+/// The tunnel ends when either side closes, or when the node's shutdown closes connections.
+fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    response: &mut Response<Incoming>,
+    close: tokio_util::sync::CancellationToken,
+) {
     let origin = hyper::upgrade::on(response);
     tokio::spawn(async move {
-        let (Ok(client), Ok(origin)) = (client.await, origin.await) else {
-            return;
+        let splice = async {
+            let (Ok(client), Ok(origin)) = (client.await, origin.await) else {
+                return;
+            };
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            let mut origin = hyper_util::rt::TokioIo::new(origin);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
         };
-        let mut client = hyper_util::rt::TokioIo::new(client);
-        let mut origin = hyper_util::rt::TokioIo::new(origin);
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+        tokio::select! {
+            () = splice => {}
+            () = close.cancelled() => {}
+        }
     });
 }
 

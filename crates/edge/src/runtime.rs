@@ -9,6 +9,7 @@ use http::HeaderValue;
 use regionless_geo::{GeoMap, OriginHealth, Policy, Region, TrustedProxies};
 
 use crate::config::{Config, OriginConfig, PolicySetting, SiteConfig};
+use crate::metrics::{Metrics, OriginMetrics, SiteMetrics};
 use crate::upstream::{ClientKey, OriginClient, UpstreamClients, UpstreamError};
 
 /// One origin as the request path sees it.
@@ -21,6 +22,7 @@ pub struct OriginRuntime {
     pub label: HeaderValue,
     /// The Host header sent to this origin.
     pub host_header: HeaderValue,
+    pub metrics: OriginMetrics,
 }
 
 /// One site as the request path sees it.
@@ -31,6 +33,7 @@ pub struct SiteRuntime {
     pub origins: Vec<OriginRuntime>,
     /// Pool name → indices into `origins`, in config order.
     pub pools: HashMap<String, Vec<usize>>,
+    pub metrics: SiteMetrics,
 }
 
 /// Everything the request path reads, swapped atomically on reload.
@@ -68,6 +71,7 @@ impl Runtime {
         config: Config,
         clients: &UpstreamClients,
         registry: &HealthRegistry,
+        metrics: &Metrics,
     ) -> Result<Runtime, RuntimeError> {
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
         let mut keep = HashMap::new();
@@ -113,6 +117,7 @@ impl Runtime {
                     region,
                     health,
                     client,
+                    metrics: metrics.origin_metrics(&s.name, &o.name, &o.region),
                 });
             }
             let policy = match &s.policy {
@@ -135,6 +140,7 @@ impl Runtime {
                 policy,
                 origins,
                 pools,
+                metrics: metrics.site_metrics(&s.name, &config.node.region),
             });
         }
         *reg = keep;

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Regionless edge node vs nginx as a pass-through reverse proxy, same origin, same machine.
+
+For a small and a 64 KiB response it measures requests/s, p50/p99 latency (wrk --latency) and
+CPU time per request (utime+stime of the proxy's processes from /proc, divided by the
+requests wrk completed), alternating the two proxies over several rounds and reporting
+medians and ratios. The origin is a separate nginx serving static files, shared by both.
+
+Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--json out.json]
+Needs: nginx and wrk (Debian packages: `apt-get install nginx-light wrk`), a release build
+(`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
+"""
+import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "regionless")
+ORIGIN_PORT, NGINX_PORT, NODE_PORT, ADMIN_PORT = 18081, 18082, 18083, 18084
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def need(cmd, pkg):
+    if shutil.which(cmd) is None:
+        sys.exit(f"error: `{cmd}` not found: install it with `apt-get install {pkg}`")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except FileNotFoundError:
+            pass
+    return total / CLK
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(p) for p in out]
+
+
+def wait_port(port, path="/small", host="bench.test"):
+    for _ in range(100):
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+            urllib.request.urlopen(req, timeout=1).read()
+            return
+        except Exception:
+            time.sleep(0.1)
+    sys.exit(f"error: nothing answers on 127.0.0.1:{port}")
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(port, path, duration, connections):
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-H", "Host: bench.test",
+         f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: to_ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"error: {errors.group(1)} non-2xx responses on port {port}:\n{out}")
+    return reqs, rps, lat["50"], lat["99"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--json", help="write raw and median results here")
+    args = ap.parse_args()
+    need("nginx", "nginx-light")
+    need("wrk", "wrk")
+    if not os.path.exists(BIN):
+        sys.exit("error: no release build: run `cargo build --release -p regionless` first")
+
+    work = tempfile.mkdtemp(prefix="regionless-bench-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the files
+    www = os.path.join(work, "www")
+    os.makedirs(www, mode=0o755)
+    with open(os.path.join(www, "small"), "wb") as f:
+        f.write(b"x" * 100)
+    with open(os.path.join(www, "64k"), "wb") as f:
+        f.write(os.urandom(64 * 1024))
+
+    def nginx_conf(name, body):
+        path = os.path.join(work, f"{name}.conf")
+        with open(path, "w") as f:
+            f.write(f"""
+worker_processes 2;
+pid {work}/{name}.pid;
+error_log {work}/{name}.err warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {work}/{name}-body;
+  proxy_temp_path {work}/{name}-proxy;
+  fastcgi_temp_path {work}/{name}-fcgi;
+  uwsgi_temp_path {work}/{name}-uwsgi;
+  scgi_temp_path {work}/{name}-scgi;
+  {body}
+}}
+""")
+        return path
+
+    origin_conf = nginx_conf("origin", f"""
+  server {{ listen 127.0.0.1:{ORIGIN_PORT}; root {www}; default_type application/octet-stream; }}""")
+    # The peer: nginx as a pass-through reverse proxy with upstream keep-alive.
+    proxy_conf = nginx_conf("proxy", f"""
+  upstream origin {{ server 127.0.0.1:{ORIGIN_PORT}; keepalive 256; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{NGINX_PORT};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }}
+  }}""")
+    node_conf = os.path.join(work, "regionless.toml")
+    with open(node_conf, "w") as f:
+        f.write(f"""
+[node]
+region = "eu-central"
+listen = ["127.0.0.1:{NODE_PORT}"]
+admin_listen = "127.0.0.1:{ADMIN_PORT}"
+access_log = "off"
+
+[[sites]]
+name = "bench"
+hosts = ["bench.test"]
+
+[[sites.origins]]
+name = "origin"
+url = "http://127.0.0.1:{ORIGIN_PORT}"
+region = "eu-central"
+""")
+
+    procs = []
+    try:
+        procs.append(subprocess.Popen(["nginx", "-c", origin_conf], stderr=subprocess.DEVNULL))
+        nginx_proxy = subprocess.Popen(["nginx", "-c", proxy_conf], stderr=subprocess.DEVNULL)
+        procs.append(nginx_proxy)
+        node = subprocess.Popen([BIN, "serve", "--config", node_conf, "--log", "warn"], stderr=subprocess.DEVNULL)
+        procs.append(node)
+        for port in (ORIGIN_PORT, NGINX_PORT, NODE_PORT):
+            wait_port(port)
+        targets = {"regionless": (NODE_PORT, lambda: [node.pid]), "nginx": (NGINX_PORT, lambda: children(nginx_proxy.pid))}
+        sizes = {"small (100 B)": "/small", "64 KiB": "/64k"}
+        raw = {(t, s): [] for t in targets for s in sizes}
+        for (t, (port, _)) in targets.items():  # warm both up
+            for path in sizes.values():
+                run_wrk(port, path, 2, args.connections)
+        for rnd in range(args.rounds):
+            order = list(targets.items()) if rnd % 2 == 0 else list(reversed(targets.items()))
+            for size, path in sizes.items():
+                for t, (port, pids) in order:
+                    p = pids()
+                    c0 = cpu_seconds(p)
+                    reqs, rps, p50, p99 = run_wrk(port, path, args.duration, args.connections)
+                    cpu_us = (cpu_seconds(p) - c0) / reqs * 1e6
+                    raw[(t, size)].append({"rps": rps, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": cpu_us})
+                    print(f"round {rnd + 1} {size:14} {t:10} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  CPU {cpu_us:5.1f} µs/req", flush=True)
+        med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in raw.items()}
+        print()
+        print(f"Medians over {args.rounds} rounds, {args.duration} s each, wrk -t1 -c{args.connections}:")
+        print()
+        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|")
+        for size in sizes:
+            for t in targets:
+                m = med[(t, size)]
+                print(f"| {size} | {t} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_us_per_req']:.1f} |")
+        print()
+        print("| response | throughput (regionless / nginx) | p99 (regionless / nginx) | CPU per request (regionless / nginx) |")
+        print("|---|---:|---:|---:|")
+        for size in sizes:
+            r, n = med[("regionless", size)], med[("nginx", size)]
+            print(f"| {size} | {r['rps'] / n['rps']:.2f} | {r['p99_ms'] / n['p99_ms']:.2f} | {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f} |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"raw": {f"{t}|{s}": v for (t, s), v in raw.items()},
+                           "median": {f"{t}|{s}": v for (t, s), v in med.items()}}, f, indent=1)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
