@@ -88,7 +88,8 @@ pub async fn accept_loop(
         let guard = move |verdicts: &Arc<Verdicts>| {
             FramingTracker::new(max_head, max_headers, verdicts.clone())
         };
-        tokio::spawn(async move {
+        let close = state.close_connections.clone();
+        let connection = async move {
             match tls {
                 None => {
                     // The h2c preface stops the tracker on the first read, so prior-knowledge
@@ -143,6 +144,13 @@ pub async fn accept_loop(
                         .await
                     }
                 }
+            }
+        };
+        tokio::spawn(async move {
+            // Dropping the connection future closes the socket.
+            tokio::select! {
+                () = connection => {}
+                () = close.cancelled() => {}
             }
         });
     }

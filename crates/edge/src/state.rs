@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use regionless_geo::GeoIp;
+use tokio_util::sync::CancellationToken;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
@@ -24,6 +25,10 @@ pub struct NodeState {
     pub budget: ArcSwap<RetryBudget>,
     pub access_log: AccessLog,
     pub shutting_down: AtomicBool,
+    /// Cancelled when shutdown's grace period is over: ends every client connection and
+    /// WebSocket tunnel still open, so a stopped node holds nothing (several nodes can share
+    /// one process, as in `regionless demo`).
+    pub close_connections: CancellationToken,
     /// Where `reload` reads the config from; None for configs built in memory.
     pub config_path: Option<PathBuf>,
 }

@@ -1,6 +1,8 @@
 //! WebSocket pass-through: the Upgrade reaches the origin, frames flow both ways through the
 //! node, and an upgrade the origin refuses ends the client connection.
 #![allow(clippy::unwrap_used)]
+// tungstenite's handshake callback has to return its (large) ErrorResponse type.
+#![allow(clippy::result_large_err)]
 mod common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -148,4 +150,26 @@ async fn an_upgrade_the_origin_refuses_is_answered_and_the_connection_closed() {
         "after a refused upgrade the node cannot follow the connection's framing, so it ends it"
     );
     assert_eq!(plain.hits(), 1);
+}
+
+#[tokio::test]
+async fn open_websockets_are_closed_when_the_node_shuts_down() {
+    let (origin, _) = ws_origin().await;
+    let node = node_for(&format!("http://{origin}")).await;
+    let tcp = tokio::net::TcpStream::connect(node.http_addrs()[0])
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async("ws://chat.test/", tcp)
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("welcome"));
+    // A tunnel is not an in-flight request: shutdown does not wait for it, and closes it.
+    assert!(node.shutdown().await);
+    let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the tunnel outlived the node");
+    assert!(
+        !matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))),
+        "{end:?}"
+    );
 }

@@ -33,6 +33,8 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     pub mode: Arc<Mutex<Mode>>,
+    /// The hit count, for tests that wait until requests have arrived.
+    arrivals: Arc<tokio::sync::watch::Sender<usize>>,
     task: JoinHandle<()>,
     conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
@@ -47,7 +49,13 @@ impl Origin {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let mode = Arc::new(Mutex::new(Mode::Ok));
-        let (h, m, n) = (hits.clone(), mode.clone(), name.to_string());
+        let arrivals = Arc::new(tokio::sync::watch::Sender::new(0));
+        let (h, m, n, a) = (
+            hits.clone(),
+            mode.clone(),
+            name.to_string(),
+            arrivals.clone(),
+        );
         let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let c = conns.clone();
         let task = tokio::spawn(async move {
@@ -55,10 +63,11 @@ impl Origin {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (h, m, n) = (h.clone(), m.clone(), n.clone());
+                let (h, m, n, a) = (h.clone(), m.clone(), n.clone(), a.clone());
                 let conn = tokio::spawn(async move {
-                    let svc =
-                        service_fn(move |req| origin_answer(req, n.clone(), h.clone(), m.clone()));
+                    let svc = service_fn(move |req| {
+                        origin_answer(req, n.clone(), h.clone(), m.clone(), a.clone())
+                    });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .await;
@@ -71,6 +80,7 @@ impl Origin {
             addr,
             hits,
             mode,
+            arrivals,
             task,
             conns,
         }
@@ -88,6 +98,15 @@ impl Origin {
         self.hits.load(Ordering::SeqCst)
     }
 
+    /// Waits until at least `n` requests have arrived (panics after 10 s).
+    pub async fn wait_for_hits(&self, n: usize) {
+        let mut rx = self.arrivals.subscribe();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|h| *h >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{} saw {} of {n} requests", self.name, self.hits()))
+            .unwrap();
+    }
+
     /// Like `kill -9`: stops accepting and drops every open connection.
     pub fn kill(&self) {
         self.task.abort();
@@ -102,6 +121,7 @@ async fn origin_answer(
     name: String,
     hits: Arc<AtomicUsize>,
     mode: Arc<Mutex<Mode>>,
+    arrivals: Arc<tokio::sync::watch::Sender<usize>>,
 ) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, hyper::Error>>, Infallible> {
     if req.uri().path() == "/healthz" {
         let m = mode.lock().unwrap().clone();
@@ -114,7 +134,8 @@ async fn origin_answer(
             .body(boxed(Bytes::from("health")))
             .unwrap());
     }
-    hits.fetch_add(1, Ordering::SeqCst);
+    let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+    arrivals.send_modify(|h| *h = (*h).max(n));
     let m = mode.lock().unwrap().clone();
     match m {
         Mode::Ok => {}
