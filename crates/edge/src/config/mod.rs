@@ -71,7 +71,14 @@ impl Config {
             };
             ConfigErrors(vec![ConfigError {
                 path: at,
-                message: e.message().trim().to_string(),
+                // toml spreads some messages over lines; check-config prints one per line.
+                message: e
+                    .message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": "),
             }])
         })?;
         validate::validate(raw, base_dir)
