@@ -109,9 +109,17 @@ async fn reloads_under_load_lose_no_request_and_switch_origins() {
             target.name
         );
         // Let the load run across this config before the next reload.
-        while done.load(Ordering::Relaxed) < before + 30 {
-            tokio::task::yield_now().await;
-        }
+        let progress = async {
+            while done.load(Ordering::Relaxed) < before + 30 {
+                tokio::task::yield_now().await;
+            }
+        };
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(20), progress)
+                .await
+                .is_ok(),
+            "requests stopped succeeding after reload {round}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
