@@ -533,3 +533,41 @@ async fn garbage_never_panics_and_the_node_keeps_serving() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["path"], "/after-garbage");
 }
+
+#[tokio::test]
+async fn pipelined_clean_requests_are_all_served_on_one_kept_alive_connection() {
+    let (origin, node) = setup().await;
+    // Every framing the guard follows, back to back in one write; bodies contain text that
+    // looks like request heads, which must be skipped as body bytes.
+    let fake = "GET /fake HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut pipeline = String::new();
+    for i in 0..3 {
+        pipeline.push_str(&format!("GET /get/{i} HTTP/1.1\r\nHost: shop.test\r\n\r\n"));
+    }
+    pipeline.push_str(&format!(
+        "POST /cl HTTP/1.1\r\nHost: shop.test\r\nContent-Length: {}\r\n\r\n{fake}",
+        fake.len()
+    ));
+    pipeline.push_str(&format!("POST /chunked HTTP/1.1\r\nHost: shop.test\r\nTransfer-Encoding: chunked\r\n\r\n{:x};ext\r\n{fake}\r\n0\r\nX-T: 1\r\n\r\n", fake.len()));
+    pipeline.push_str("\r\nHEAD /head HTTP/1.1\r\nHost: shop.test\r\n\r\n");
+    // The client ends the connection itself: only the last answer may say close.
+    pipeline.push_str("GET /last HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n");
+    let (text, closed) = raw(addr(&node), pipeline.as_bytes(), WAIT).await;
+    assert_eq!(statuses(&text), [200; 7], "{text}");
+    assert!(closed);
+    let lower = text.to_ascii_lowercase();
+    assert_eq!(lower.matches("connection: close").count(), 1, "{text}");
+    assert!(
+        lower.rfind("connection: close") > lower.rfind("http/1.1 200"),
+        "{text}"
+    );
+    assert_eq!(origin.hits(), 7);
+    assert!(
+        text.contains(&format!("\"body_len\":{}", fake.len())),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/fake"),
+        "a body was read as a request: {text}"
+    );
+}
