@@ -10,7 +10,10 @@ pub fn run(path: &Path, json: bool) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
             if json {
-                println!("{}", serde_json::json!({ "valid": true, "summary": config.summary() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": true, "summary": config.summary() })
+                );
             } else {
                 println!("{}: {}", path.display(), config.summary());
             }

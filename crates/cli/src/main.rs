@@ -10,6 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// glibc's allocator showed up as ~17 % of the proxy's user CPU per request in profiles;
+/// mimalloc's thread-local free lists make the many small per-request allocations cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Regionless: a self-hosted edge platform. Edge nodes in several regions serve each client
 /// from the nearest place that can answer: the nearest healthy origin today, the edge cache,
 /// the regional tier and the edge KV store as they land.
@@ -29,11 +34,19 @@ enum Command {
     /// accepting and lets in-flight requests finish within node.shutdown_grace.
     Serve {
         /// The node's TOML config (see regionless.example.toml).
-        #[arg(short, long, env = "REGIONLESS_CONFIG", default_value = "regionless.toml")]
+        #[arg(
+            short,
+            long,
+            env = "REGIONLESS_CONFIG",
+            default_value = "regionless.toml"
+        )]
         config: PathBuf,
         /// Log filter, e.g. "info" or "regionless_edge=debug" (RUST_LOG works too).
         #[arg(long, default_value = "info")]
         log: String,
+        /// Worker threads serving connections (default: one per CPU core).
+        #[arg(long, env = "REGIONLESS_WORKERS")]
+        workers: Option<usize>,
     },
     /// Validate a config: prints every problem with the path of the bad field and exits 1,
     /// or prints a one-line summary and exits 0.
@@ -50,7 +63,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, log } => serve::run(&config, &log),
+        Command::Serve {
+            config,
+            log,
+            workers,
+        } => serve::run(&config, &log, workers),
         Command::CheckConfig { config, json } => check_config::run(&config, json),
     }
 }

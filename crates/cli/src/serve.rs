@@ -7,7 +7,7 @@ use regionless_edge::{Config, Node};
 use tracing_subscriber::EnvFilter;
 
 /// Starts the node and blocks until it has shut down.
-pub fn run(path: &Path, log: &str) -> ExitCode {
+pub fn run(path: &Path, log: &str, workers: Option<usize>) -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
@@ -26,10 +26,7 @@ pub fn run(path: &Path, log: &str) -> ExitCode {
         }
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("REGIONLESS_WORKERS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+    if let Some(n) = workers {
         builder.worker_threads(n.max(1));
     }
     let runtime = match builder.enable_all().build() {
