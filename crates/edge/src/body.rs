@@ -5,7 +5,7 @@
 //! replayed to the next origin.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -39,8 +39,14 @@ pub fn empty() -> UnsyncBoxBody<Bytes, BoxError> {
 }
 
 /// Why a client body stopped early; read by the proxy to answer 413/408/400 instead of 502.
+/// Also tells the proxy when a streamed body has been read to its end (and so handed to the
+/// origin), which is when the origin's first-byte deadline starts.
 #[derive(Debug, Default)]
-pub struct BodyFault(AtomicU8);
+pub struct BodyFault {
+    fault: AtomicU8,
+    sent: AtomicBool,
+    sent_signal: tokio::sync::Notify,
+}
 
 /// The kinds of client-body faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +65,30 @@ impl BodyFault {
             Fault::TimedOut => 2,
             Fault::Malformed => 3,
         };
-        self.0.store(v, Ordering::Relaxed);
+        self.fault.store(v, Ordering::Relaxed);
+    }
+
+    fn mark_sent(&self) {
+        if !self.sent.swap(true, Ordering::AcqRel) {
+            self.sent_signal.notify_waiters();
+        }
+    }
+
+    /// Resolves once the whole body has been read from the client.
+    pub async fn sent(&self) {
+        loop {
+            // Created before the check, so a notification in between is not lost.
+            let signal = self.sent_signal.notified();
+            if self.sent.load(Ordering::Acquire) {
+                return;
+            }
+            signal.await;
+        }
     }
 
     /// The fault recorded so far.
     pub fn get(&self) -> Fault {
-        match self.0.load(Ordering::Relaxed) {
+        match self.fault.load(Ordering::Relaxed) {
             1 => Fault::TooLarge,
             2 => Fault::TimedOut,
             3 => Fault::Malformed,
@@ -131,13 +155,20 @@ impl Body for GuardedBody {
                     }
                 }
                 *this.deadline = Instant::now() + *this.idle;
+                // hyper stops polling a body that says it has ended.
+                if this.inner.is_end_stream() {
+                    this.fault.mark_sent();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
                 this.fault.set(Fault::Malformed);
                 Poll::Ready(Some(Err(Box::new(e))))
             }
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                this.fault.mark_sent();
+                Poll::Ready(None)
+            }
             Poll::Pending => {
                 if this.timer.deadline() != *this.deadline {
                     this.timer.as_mut().reset(*this.deadline);

@@ -519,9 +519,17 @@ impl ForwardedRequest {
         let mut headers = self.headers.clone();
         headers.insert(header::HOST, origin.host_header.clone());
         *req.headers_mut() = headers;
+        if matches!(self.body, RequestBody::Streamed(_)) {
+            req.extensions_mut().insert(Upload(self.fault.clone()));
+        }
         Ok(req)
     }
 }
+
+/// Marks an origin request whose body is streamed from the client, so its attempt can start
+/// the first-byte deadline when the upload is complete rather than when it begins.
+#[derive(Clone)]
+struct Upload(Arc<BodyFault>);
 
 fn proto_value(tls: bool) -> HeaderValue {
     HeaderValue::from_static(if tls { "https" } else { "http" })
@@ -571,19 +579,42 @@ impl Outcome {
 async fn attempt(
     site: &SiteRuntime,
     origin_index: usize,
-    req: Request<UpstreamBody>,
+    mut req: Request<UpstreamBody>,
     deadline: Instant,
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
-    let started = Instant::now();
-    let budget = deadline
-        .saturating_duration_since(started)
-        .min(site.cfg.timeouts.first_byte);
-    let outcome = match tokio::time::timeout(budget, origin.client.request(req)).await {
-        Err(_) => Outcome::TimedOut,
-        Ok(Err(e)) if e.is_connect() => Outcome::ConnectFailed(error_chain(&e)),
-        Ok(Err(e)) => Outcome::Failed(error_chain(&e)),
-        Ok(Ok(resp)) => {
+    let upload = req.extensions_mut().remove::<Upload>();
+    let response = origin.client.request(req);
+    tokio::pin!(response);
+    // The first-byte deadline measures the origin, not the client's upload: with a streamed
+    // body it starts once the body has been handed over (until then the body's idle timeout
+    // guards against a slow client, and the request deadline bounds the whole exchange).
+    let mut started = Instant::now();
+    let early = match &upload {
+        None => None,
+        Some(Upload(body)) => tokio::select! {
+            r = &mut response => Some(Some(r)),
+            () = body.sent() => {
+                started = Instant::now();
+                None
+            }
+            () = tokio::time::sleep_until(deadline.into()) => Some(None),
+        },
+    };
+    let result = match early {
+        Some(answered) => answered,
+        None => {
+            let budget = deadline
+                .saturating_duration_since(started)
+                .min(site.cfg.timeouts.first_byte);
+            tokio::time::timeout(budget, &mut response).await.ok()
+        }
+    };
+    let outcome = match result {
+        None => Outcome::TimedOut,
+        Some(Err(e)) if e.is_connect() => Outcome::ConnectFailed(error_chain(&e)),
+        Some(Err(e)) => Outcome::Failed(error_chain(&e)),
+        Some(Ok(resp)) => {
             let ttfb = started.elapsed();
             let status = resp.status();
             let retry_after = retry_after(resp.headers());

@@ -159,3 +159,68 @@ async fn a_large_upload_and_download_stream_through_without_buffering() {
     // A generous bound: a stall, not slowness, is what this catches.
     assert!(upload + download < Duration::from_secs(300));
 }
+
+/// A client upload that trickles in: `chunks` pieces of 1 KiB, `gap` apart.
+fn trickled(
+    chunks: usize,
+    gap: Duration,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + Unpin> {
+    StreamBody::new(Box::pin(futures_util::stream::unfold(
+        0,
+        move |i| async move {
+            if i == chunks {
+                return None;
+            }
+            if i > 0 {
+                // The client is slow on purpose: that is the case under test.
+                tokio::time::sleep(gap).await;
+            }
+            Some((Ok(Frame::data(Bytes::from_static(&DATA[..1024]))), i + 1))
+        },
+    )))
+}
+
+async fn slow_upload(addr: SocketAddr, host: &str) -> (http::StatusCode, String) {
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+    let req = Request::post(format!("http://{addr}/upload"))
+        .header("host", host)
+        .body(trickled(8, Duration::from_millis(100)))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status();
+    (
+        status,
+        String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_first_byte_deadline_starts_when_the_upload_is_complete() {
+    // Uploading takes ~700 ms, far past the 300 ms first-byte deadline: the origin answers as
+    // soon as it has the body, so the request must succeed.
+    let origin = counting_origin().await;
+    let stalled = Origin::start("stalled").await;
+    stalled.set_mode(Mode::Stall(Duration::from_secs(30)));
+    let site = |name: &str, host: &str, url: &str| {
+        format!("[[sites]]\nname = \"{name}\"\nhosts = [\"{host}\"]\n[sites.timeouts]\nfirst_byte = \"300ms\"\n[[sites.origins]]\nname = \"{name}\"\nurl = \"{url}\"\nregion = \"eu-central\"\n")
+    };
+    let sites = format!(
+        "{}{}",
+        site("up", "up.test", &format!("http://{origin}")),
+        site("stall", "stall.test", &stalled.url())
+    );
+    let node = start_node(&node_toml("eu-central", "", &sites)).await;
+    let addr = node.http_addrs()[0];
+    let (status, body) = slow_upload(addr, "up.test").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "8192");
+    // …but once the body is in, an origin that says nothing is still cut off at the deadline.
+    let started = Instant::now();
+    let (status, body) = slow_upload(addr, "stall.test").await;
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
