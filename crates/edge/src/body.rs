@@ -103,17 +103,53 @@ impl BodyFault {
 pub struct ClientBodyError(&'static str);
 
 pin_project_lite::pin_project! {
+    /// An inactivity timer for a body: `touch` on every piece of data, `poll_expired` only
+    /// when the body is about to report Pending. A body that is ready whenever it is polled
+    /// (most small ones) never touches tokio's timer wheel, which is measurable per request.
+    pub struct IdleTimer {
+        idle: Duration,
+        deadline: Instant,
+        #[pin]
+        sleep: Sleep,
+    }
+}
+
+impl IdleTimer {
+    /// A timer that expires `idle` after the last `touch` (or after creation).
+    pub fn new(idle: Duration) -> Self {
+        let deadline = Instant::now() + idle;
+        IdleTimer {
+            idle,
+            deadline,
+            sleep: tokio::time::sleep_until(deadline),
+        }
+    }
+
+    /// Records activity now.
+    pub fn touch(self: Pin<&mut Self>) {
+        let this = self.project();
+        *this.deadline = Instant::now() + *this.idle;
+    }
+
+    /// Ready once `idle` has passed since the last activity; arms the timer if needed.
+    pub fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if this.sleep.deadline() != *this.deadline {
+            this.sleep.as_mut().reset(*this.deadline);
+        }
+        std::future::Future::poll(this.sleep, cx)
+    }
+}
+
+pin_project_lite::pin_project! {
     /// The client's request body with a size limit and an idle timeout between chunks.
     pub struct GuardedBody {
         #[pin]
         inner: Incoming,
         limit: u64,
         seen: u64,
-        idle: Duration,
-        // Armed only while the client makes us wait (see IdleTimeoutBody in observe.rs).
-        deadline: Instant,
         #[pin]
-        timer: Sleep,
+        idle: IdleTimer,
         fault: Arc<BodyFault>,
     }
 }
@@ -121,14 +157,11 @@ pin_project_lite::pin_project! {
 impl GuardedBody {
     /// Wraps `inner`; `fault` learns why the body ended early, if it does.
     pub fn new(inner: Incoming, limit: u64, idle: Duration, fault: Arc<BodyFault>) -> Self {
-        let deadline = Instant::now() + idle;
         GuardedBody {
             inner,
             limit,
             seen: 0,
-            idle,
-            deadline,
-            timer: tokio::time::sleep_until(deadline),
+            idle: IdleTimer::new(idle),
             fault,
         }
     }
@@ -154,7 +187,7 @@ impl Body for GuardedBody {
                         )))));
                     }
                 }
-                *this.deadline = Instant::now() + *this.idle;
+                this.idle.touch();
                 // hyper stops polling a body that says it has ended.
                 if this.inner.is_end_stream() {
                     this.fault.mark_sent();
@@ -170,10 +203,7 @@ impl Body for GuardedBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.timer.deadline() != *this.deadline {
-                    this.timer.as_mut().reset(*this.deadline);
-                }
-                ready!(std::future::Future::poll(this.timer, cx));
+                ready!(this.idle.poll_expired(cx));
                 this.fault.set(Fault::TimedOut);
                 Poll::Ready(Some(Err(Box::new(ClientBodyError(
                     "request body read timed out",

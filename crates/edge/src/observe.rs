@@ -12,15 +12,14 @@ use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use rand::RngCore;
 use regionless_geo::CountryCode;
-use tokio::time::Sleep;
 
 use crate::access_log::AccessRecord;
-use crate::body::{BoxError, ResponseBody};
+use crate::body::{BoxError, IdleTimer, ResponseBody};
 use crate::metrics::{RequestLabels, SiteLabels};
 use crate::runtime::Runtime;
 use crate::state::{ConnInfo, NodeState};
-use rand::RngCore;
 
 /// Facts gathered along the request path, reported once the response ends.
 pub struct RequestLog {
@@ -245,24 +244,17 @@ pin_project_lite::pin_project! {
     pub struct IdleTimeoutBody {
         #[pin]
         inner: Incoming,
-        idle: Duration,
-        // The timer is armed only when the origin makes us wait: a body that is ready when
-        // polled (most small responses) never touches the timer wheel.
-        deadline: tokio::time::Instant,
         #[pin]
-        timer: Sleep,
+        idle: IdleTimer,
     }
 }
 
 impl IdleTimeoutBody {
     /// Wraps an origin body.
     pub fn new(inner: Incoming, idle: Duration) -> Self {
-        let deadline = tokio::time::Instant::now() + idle;
         IdleTimeoutBody {
             inner,
-            idle,
-            deadline,
-            timer: tokio::time::sleep_until(deadline),
+            idle: IdleTimer::new(idle),
         }
     }
 }
@@ -283,16 +275,13 @@ impl Body for IdleTimeoutBody {
         let mut this = self.project();
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                *this.deadline = tokio::time::Instant::now() + *this.idle;
+                this.idle.touch();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                if this.timer.deadline() != *this.deadline {
-                    this.timer.as_mut().reset(*this.deadline);
-                }
-                ready!(std::future::Future::poll(this.timer, cx));
+                ready!(this.idle.poll_expired(cx));
                 Poll::Ready(Some(Err(Box::new(OriginStalled))))
             }
         }

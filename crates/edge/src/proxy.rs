@@ -690,22 +690,32 @@ async fn proxy<'s>(
         && matches!(fwd.body, RequestBody::Empty)
         && matches!(fwd.method, Method::GET | Method::HEAD);
     let mut next = 0usize;
+    // Without hedging there is never more than one attempt in flight: it is awaited inline,
+    // which keeps its (large) future off the heap. Hedged requests race in `inflight`.
+    let mut queued: Option<(usize, Request<UpstreamBody>)> = None;
     let mut inflight = FuturesUnordered::new();
     let mut fallback: Option<(Response<Incoming>, usize, Duration)> = None;
     let mut last_error = String::from("no attempt was made");
     let mut any_timeout = false;
 
-    let launch = |next: &mut usize, inflight: &mut FuturesUnordered<_>| -> Result<bool, Reject> {
+    let launch = |next: &mut usize,
+                  queued: &mut Option<(usize, Request<UpstreamBody>)>,
+                  inflight: &mut FuturesUnordered<_>|
+     -> Result<bool, Reject> {
         let Some(body) = fwd.body_for_attempt() else {
             return Ok(false);
         };
         let index = order[*next];
         *next += 1;
         let req = fwd.request_for(&site.origins[index], body)?;
-        inflight.push(attempt(site, index, req, deadline));
+        if hedging {
+            inflight.push(attempt(site, index, req, deadline));
+        } else {
+            *queued = Some((index, req));
+        }
         Ok(true)
     };
-    launch(&mut next, &mut inflight)?;
+    launch(&mut next, &mut queued, &mut inflight)?;
     log.attempts = 1;
     let mut hedged = false;
 
@@ -722,15 +732,16 @@ async fn proxy<'s>(
         };
         // Every attempt's own timeout is capped by the request deadline, so waiting for the
         // next outcome can never outlive the budget; only a hedge needs a second timer.
-        let done = match hedge_at {
-            None => inflight.next().await,
-            Some(at) => tokio::select! {
+        let done = match (queued.take(), hedge_at) {
+            (Some((index, req)), _) => Some(attempt(site, index, req, deadline).await),
+            (None, None) => inflight.next().await,
+            (None, Some(at)) => tokio::select! {
                 biased;
                 done = inflight.next() => done,
                 _ = tokio::time::sleep_until(at.into()) => {
                     hedged = true;
                     if state.budget.load().try_withdraw() {
-                        if launch(&mut next, &mut inflight)? {
+                        if launch(&mut next, &mut queued, &mut inflight)? {
                             log.attempts += 1;
                             site.metrics.hedges.inc();
                         }
@@ -793,7 +804,7 @@ async fn proxy<'s>(
         let more = retry_ok && next < max_attempts && Instant::now() < deadline;
         if more && inflight.is_empty() {
             if state.budget.load().try_withdraw() {
-                if launch(&mut next, &mut inflight)? {
+                if launch(&mut next, &mut queued, &mut inflight)? {
                     log.attempts += 1;
                     site.metrics.failovers.inc();
                     // A replaced answer is worth nothing now: the next origin decides.
@@ -804,7 +815,7 @@ async fn proxy<'s>(
                 last_error.push_str(" (retry budget exhausted)");
             }
         }
-        if inflight.is_empty() {
+        if inflight.is_empty() && queued.is_none() {
             break;
         }
     }
