@@ -119,6 +119,33 @@ pub enum Problem {
         /// The I/O error, as text.
         reason: String,
     },
+    /// A place with only one of `lat` and `lon`.
+    #[error("give both lat and lon, or neither (then built-in coordinates are used)")]
+    HalfCoordinates,
+    /// A place without coordinates that has no built-in ones: a region not in geo's catalog,
+    /// or a client whose country is not in geo's table.
+    #[error("no built-in coordinates for {0}; give lat and lon")]
+    NoBuiltinCoordinates(String),
+    /// A demo role (origin, edge, geo target) given to a name that is not a region place.
+    #[error("`{0}` is not a region place of this world")]
+    NotARegion(String),
+    /// The same region listed twice in one demo list.
+    #[error("`{0}` is listed twice")]
+    ListedTwice(String),
+    /// A demo list that must not be empty is.
+    #[error("`{0}` must name at least one region")]
+    EmptyList(&'static str),
+    /// A country code that geo's table does not have.
+    #[error("`{0}` is not an assigned ISO 3166 country code")]
+    UnknownCountry(String),
+    /// A geo override pointing at a region that runs no origin.
+    #[error("{country} -> `{region}`: no origin runs in `{region}` (see `origins`)")]
+    GeoNotAnOrigin {
+        /// The country code.
+        country: String,
+        /// The region it was mapped to.
+        region: String,
+    },
     /// A model or link parameter outside its valid range.
     #[error("{name} = {value} is invalid: {expected}")]
     BadParameter {

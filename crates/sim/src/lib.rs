@@ -8,7 +8,11 @@
 //!   (TOML, [`World::load`]);
 //! - the **WAN emulator** ([`wan`]): a user-space TCP relay on loopback that delays, jitters,
 //!   loses (as delay) and rate-limits each direction as a link between two places would;
-//! - later, the demo world and the probe built on these two.
+//! - the **sample app** ([`app`]): the origin of the demo, a JSON API and cacheable images;
+//! - the **demo** ([`demo`]): the built-in world, a planet of real edge nodes and origins
+//!   behind emulated links in one process, and the measurement behind `regionless demo`;
+//! - the **probe** ([`probe`]): DNS/connect/TLS/TTFB/total from emulated vantage points in a
+//!   demo world, or from this machine for a real URL (`regionless probe`).
 //!
 //! Must never: be needed by a production node. Nothing outside `regionless demo`, `regionless
 //! probe` and tests may depend on this crate, and it must never send traffic anywhere other
@@ -17,12 +21,16 @@
 // Tests may unwrap: a panic there is a failed test, not a crashed node.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod app;
 pub mod compare;
+pub mod demo;
 pub mod error;
 pub mod matrix;
 pub mod measured;
 pub mod model;
 pub mod place;
+pub mod probe;
+pub mod table;
 pub mod wan;
 pub mod world;
 mod world_file;

@@ -1,5 +1,6 @@
 //! The world: places, the latency between them, and the emulated links that carry it.
 
+use crate::demo::DemoLayout;
 use crate::error::{DuplicatePlace, Location, Problem, UnknownPlace, WorldError};
 use crate::matrix::RttMatrix;
 use crate::model::LatencyModel;
@@ -41,10 +42,12 @@ impl RttEstimate {
 }
 
 /// A set of uniquely named places, a latency model, optionally a measured RTT matrix that
-/// overrides the model, and the link properties (jitter, loss, bandwidth, slow start) every
-/// emulated link of this world gets.
+/// overrides the model, the link properties (jitter, loss, bandwidth, slow start) every
+/// emulated link of this world gets, and optionally the demo's layout (which regions run
+/// origins and edges).
 ///
-/// Invariant: every place named in the matrix exists in the world.
+/// Invariants: every place named in the matrix exists in the world; the layout, if any,
+/// satisfies [`DemoLayout`]'s invariants against this world's places.
 #[derive(Debug, Clone, Default)]
 pub struct World {
     model: LatencyModel,
@@ -52,6 +55,7 @@ pub struct World {
     index: HashMap<String, usize>,
     matrix: Option<RttMatrix>,
     link_template: LinkSpec,
+    demo: Option<DemoLayout>,
 }
 
 impl World {
@@ -97,6 +101,19 @@ impl World {
     pub fn with_link_template(mut self, template: LinkSpec) -> World {
         self.link_template = template;
         self
+    }
+
+    /// Sets which regions run origins and edge nodes in the demo. Fails with the first
+    /// violated invariant of [`DemoLayout`] (call it after adding the places it names).
+    pub fn with_demo(mut self, layout: DemoLayout) -> Result<World, Problem> {
+        layout.check(&self).map_err(|(_, problem)| problem)?;
+        self.demo = Some(layout);
+        Ok(self)
+    }
+
+    /// The demo layout, if this world has one.
+    pub fn demo(&self) -> Option<&DemoLayout> {
+        self.demo.as_ref()
     }
 
     /// The distance model.

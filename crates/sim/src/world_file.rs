@@ -2,6 +2,7 @@
 //! spans (`toml::Spanned`) down to each value so semantic errors point at a line and column
 //! just as syntax errors do.
 
+use crate::demo::layout::{DemoLayout, LayoutField, DEFAULT_COLOCATED_RTT_MS};
 use crate::error::{Location, Problem, WorldError};
 use crate::matrix::RttMatrix;
 use crate::model::{LatencyModel, DEFAULT_INFLATION, DEFAULT_LAST_MILE_MS, FIBRE_KM_PER_MS};
@@ -9,7 +10,7 @@ use crate::place::{Place, PlaceKind};
 use crate::wan::{LinkSpec, MAX_DELAY};
 use crate::world::World;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -22,6 +23,17 @@ struct RawWorld {
     link: Option<RawLink>,
     #[serde(default, rename = "place")]
     places: Vec<RawPlace>,
+    demo: Option<Spanned<RawDemo>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemo {
+    origins: Spanned<Vec<Spanned<String>>>,
+    edges: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    geo: BTreeMap<String, Spanned<String>>,
+    colocated_rtt_ms: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -48,8 +60,8 @@ struct RawPlace {
     name: Spanned<String>,
     kind: PlaceKind,
     country: Spanned<String>,
-    lat: Spanned<f64>,
-    lon: Spanned<f64>,
+    lat: Option<Spanned<f64>>,
+    lon: Option<Spanned<f64>>,
 }
 
 /// Positions in one source text.
@@ -91,8 +103,16 @@ impl World {
     /// name = "eu-central"
     /// kind = "region"              # or "client"
     /// country = "DE"
-    /// lat = 50.1
-    /// lon = 8.7
+    /// lat = 50.1                   # lat and lon: both or neither; without them a region
+    /// lon = 8.7                    # takes geo's built-in region coordinates and a client
+    ///                              # its country's population centre
+    ///
+    /// [demo]                       # needed by `regionless demo` and `probe` in this world
+    /// origins = ["eu-central", "us-west"]  # regions running the sample app; the first is
+    ///                                      # the single origin of the "direct" column
+    /// edges = ["eu-central", "us-west"]    # regions running an edge node (default: all)
+    /// geo = { CN = "us-west" }     # the site's country overrides; others: nearest origin
+    /// colocated_rtt_ms = 1.0       # edge <-> origin RTT within one region
     /// ```
     /// Unknown keys are errors (a typo must not silently fall back to a default). Every error
     /// names `file:line:column` of the offending value; RTT matrix errors name the CSV line.
@@ -123,22 +143,18 @@ impl World {
 
         let mut first_line: HashMap<String, usize> = HashMap::new();
         for p in raw.places {
-            let place = Place::new(
-                p.name.get_ref(),
-                p.kind,
-                p.country.get_ref(),
-                *p.lat.get_ref(),
-                *p.lon.get_ref(),
-            )
-            .or_else(|problem| {
-                let span = match problem {
-                    Problem::EmptyName => p.name.span(),
-                    Problem::BadCountry(_) => p.country.span(),
-                    Problem::LatitudeOutOfRange(_) => p.lat.span(),
-                    _ => p.lon.span(),
-                };
-                src.invalid(span, problem)
-            })?;
+            let (lat, lon) = coordinates(&src, &p)?;
+            let place = Place::new(p.name.get_ref(), p.kind, p.country.get_ref(), lat, lon)
+                .or_else(|problem| {
+                    let span = match problem {
+                        Problem::EmptyName => Some(p.name.span()),
+                        Problem::BadCountry(_) => Some(p.country.span()),
+                        Problem::LatitudeOutOfRange(_) => p.lat.as_ref().map(Spanned::span),
+                        _ => p.lon.as_ref().map(Spanned::span),
+                    }
+                    .unwrap_or_else(|| p.name.span());
+                    src.invalid(span, problem)
+                })?;
             let line = src.at(p.name.span()).line;
             if let Some(&first) = first_line.get(place.name()) {
                 let problem = Problem::DuplicatePlace {
@@ -164,8 +180,84 @@ impl World {
             let matrix = RttMatrix::from_csv_str(&csv, &path.display().to_string())?;
             world = world.with_matrix(matrix)?;
         }
+        if let Some(demo) = raw.demo {
+            world = build_demo(&src, world, demo)?;
+        }
         Ok(world)
     }
+}
+
+/// A place's coordinates as written, or the built-in ones when both are omitted.
+fn coordinates(src: &Source<'_>, p: &RawPlace) -> Result<(f64, f64), WorldError> {
+    match (&p.lat, &p.lon) {
+        (Some(lat), Some(lon)) => Ok((*lat.get_ref(), *lon.get_ref())),
+        (Some(one), None) | (None, Some(one)) => src.invalid(one.span(), Problem::HalfCoordinates),
+        (None, None) => {
+            let name = p.name.get_ref().trim();
+            let builtin = match p.kind {
+                PlaceKind::Region => regionless_geo::RegionCatalog::builtin()
+                    .get(name)
+                    .map(|r| (r.lat, r.lon))
+                    .ok_or_else(|| format!("region `{name}` (not a built-in region)")),
+                PlaceKind::Client => regionless_geo::country_by_str(p.country.get_ref().trim())
+                    .map(|c| (c.lat, c.lon))
+                    .ok_or_else(|| format!("`{name}` (country not in geo's table)")),
+            };
+            builtin.or_else(|what| src.invalid(p.name.span(), Problem::NoBuiltinCoordinates(what)))
+        }
+    }
+}
+
+fn build_demo(src: &Source<'_>, world: World, raw: Spanned<RawDemo>) -> Result<World, WorldError> {
+    let section = raw.span();
+    let raw = raw.into_inner();
+    let names = |list: &[Spanned<String>]| -> Vec<String> {
+        list.iter().map(|s| s.get_ref().trim().to_owned()).collect()
+    };
+    let edges = match &raw.edges {
+        Some(e) => names(e.get_ref()),
+        None => world
+            .places_of(PlaceKind::Region)
+            .map(|p| p.name().to_owned())
+            .collect(),
+    };
+    let layout = DemoLayout {
+        origins: names(raw.origins.get_ref()),
+        edges,
+        geo: raw
+            .geo
+            .iter()
+            .map(|(k, v)| (k.trim().to_ascii_uppercase(), v.get_ref().trim().to_owned()))
+            .collect(),
+        colocated_rtt_ms: raw
+            .colocated_rtt_ms
+            .as_ref()
+            .map_or(DEFAULT_COLOCATED_RTT_MS, |c| *c.get_ref()),
+    };
+    let Err((field, problem)) = layout.check(&world) else {
+        return world.with_demo(layout).or_else(|p| src.invalid(section, p));
+    };
+    let list_span = |list: &Spanned<Vec<Spanned<String>>>, i: Option<usize>| {
+        i.and_then(|i| list.get_ref().get(i))
+            .map_or_else(|| list.span(), Spanned::span)
+    };
+    let span = match field {
+        LayoutField::Origins(i) => list_span(&raw.origins, i),
+        LayoutField::Edges(i) => raw
+            .edges
+            .as_ref()
+            .map_or(section.clone(), |e| list_span(e, i)),
+        LayoutField::Geo(country) => raw
+            .geo
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(&country))
+            .map_or(section.clone(), |(_, v)| v.span()),
+        LayoutField::Colocated => raw
+            .colocated_rtt_ms
+            .as_ref()
+            .map_or(section.clone(), Spanned::span),
+    };
+    src.invalid(span, problem)
 }
 
 fn build_model(
@@ -405,5 +497,112 @@ lon = 139.7
     fn unreadable_world_file_names_the_path() {
         let e = World::load(Path::new("/nonexistent/world.toml")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/world.toml"), "{e}");
+    }
+
+    const WITH_DEMO: &str = r#"[demo]
+origins = ["eu-central"]
+edges = ["eu-central", "us-west"]
+geo = { CN = "eu-central" }
+colocated_rtt_ms = 0.5
+
+[[place]]
+name = "eu-central"
+kind = "region"
+country = "DE"
+
+[[place]]
+name = "us-west"
+kind = "region"
+country = "US"
+
+[[place]]
+name = "Japan"
+kind = "client"
+country = "jp"
+"#;
+
+    #[test]
+    fn omitted_coordinates_come_from_geo() {
+        let w = parse(WITH_DEMO).unwrap();
+        let fra = w.place("eu-central").unwrap();
+        assert_eq!((fra.lat(), fra.lon()), (50.1, 8.7));
+        let jp = w.place("Japan").unwrap();
+        let row = regionless_geo::country_by_str("JP").unwrap();
+        assert_eq!((jp.lat(), jp.lon()), (row.lat, row.lon));
+        fails_at(
+            &WITH_DEMO.replace("country = \"jp\"", "country = \"jp\"\nlat = 1"),
+            21,
+            7,
+            "both lat and lon",
+        );
+        fails_at(
+            &WITH_DEMO.replace("\"us-west\"\nkind", "\"mars\"\nkind"),
+            13,
+            8,
+            "region `mars`",
+        );
+    }
+
+    #[test]
+    fn demo_section_is_read_and_checked() {
+        let w = parse(WITH_DEMO).unwrap();
+        let d = w.demo().unwrap();
+        assert_eq!(d.origins, ["eu-central"]);
+        assert_eq!(d.edges, ["eu-central", "us-west"]);
+        assert_eq!(d.geo.get("CN").map(String::as_str), Some("eu-central"));
+        assert_eq!(d.colocated_rtt_ms, 0.5);
+        assert!(parse(GOOD).unwrap().demo().is_none());
+
+        // Edges default to every region place; the colocated RTT to its default.
+        let minimal = WITH_DEMO
+            .replace("edges = [\"eu-central\", \"us-west\"]\n", "")
+            .replace("colocated_rtt_ms = 0.5\n", "");
+        let d = parse(&minimal).unwrap().demo().cloned().unwrap();
+        assert_eq!(d.edges, ["eu-central", "us-west"]);
+        assert_eq!(d.colocated_rtt_ms, crate::demo::DEFAULT_COLOCATED_RTT_MS);
+
+        fails_at(
+            &WITH_DEMO.replace(
+                "edges = [\"eu-central\", \"us-west\"]",
+                "edges = [\"eu-central\", \"Japan\"]",
+            ),
+            3,
+            24,
+            "`Japan` is not a region place",
+        );
+        fails_at(
+            &WITH_DEMO.replace(
+                "origins = [\"eu-central\"]",
+                "origins = [\"eu-central\", \"eu-central\"]",
+            ),
+            2,
+            26,
+            "listed twice",
+        );
+        fails_at(
+            &WITH_DEMO.replace("origins = [\"eu-central\"]", "origins = []"),
+            2,
+            11,
+            "at least one region",
+        );
+        fails_at(
+            &WITH_DEMO.replace("CN = \"eu-central\"", "CN = \"us-west\""),
+            4,
+            14,
+            "no origin runs in `us-west`",
+        );
+        fails_at(
+            &WITH_DEMO.replace("CN = ", "ZZ = "),
+            4,
+            14,
+            "`ZZ` is not an assigned",
+        );
+        fails_at(&WITH_DEMO.replace("0.5", "-1"), 5, 20, "colocated_rtt_ms");
+        fails_at(
+            &WITH_DEMO.replace("colocated_rtt_ms", "colocated_rtt"),
+            5,
+            1,
+            "unknown field",
+        );
     }
 }

@@ -1,0 +1,208 @@
+//! The demo's measurement: from every client place, TTFB straight to the single origin and
+//! through Regionless (nearest edge, geo routing), each on an open, warmed connection.
+
+use super::edge_config::COUNTRY_HEADER;
+use super::map::{ClientLink, Entrance, PlanetMap};
+use super::progress::Progress;
+use super::report::{DemoReport, DemoRow};
+use super::warm::warm_edges;
+use super::DemoError;
+use crate::place::PlaceKind;
+use crate::probe::exchange::{Exchange, HttpConn};
+use crate::probe::stats::median_ms;
+use crate::probe::ProbeError;
+use futures_util::future::try_join_all;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The path the demo measures: a dynamic API read (`Cache-Control: no-store`), so every
+/// request goes to an origin.
+pub const DEMO_PATH: &str = "/api/products/1";
+
+/// Default repetitions per path and client (the table shows medians).
+pub const DEFAULT_REPETITIONS: usize = 5;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Path requested on both routes.
+    pub path: String,
+    /// Measured requests per route and client, after one warm-up request (at least 1).
+    pub repetitions: usize,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            path: DEMO_PATH.to_owned(),
+            repetitions: DEFAULT_REPETITIONS,
+        }
+    }
+}
+
+/// A client place's two emulated links: to its nearest edge and to the direct origin. The
+/// demo keeps them open after the table so a user can try them (e.g. with curl).
+#[derive(Debug)]
+pub struct Vantage {
+    /// Client → nearest edge (anycast).
+    pub edge: ClientLink,
+    /// Client → the layout's first origin, no edge.
+    pub direct: ClientLink,
+}
+
+/// Starts the links of every client place of the map's world, in world order.
+pub async fn start_vantages(map: &PlanetMap) -> Result<Vec<Vantage>, DemoError> {
+    let direct = Entrance::Origin(map.layout().direct_origin().to_owned());
+    let mut out = Vec::new();
+    for client in map.world().places_of(PlaceKind::Client) {
+        out.push(Vantage {
+            edge: map.link(client.name(), &Entrance::Anycast).await?,
+            direct: map.link(client.name(), &direct).await?,
+        });
+    }
+    Ok(out)
+}
+
+/// Measures every vantage point, all at once (each one request at a time per route), and
+/// reports medians. `world_label` names the world in the report.
+pub async fn run_demo(
+    map: &PlanetMap,
+    vantages: &[Vantage],
+    options: &DemoOptions,
+    world_label: &str,
+    progress: &dyn Progress,
+) -> Result<DemoReport, DemoError> {
+    if vantages.is_empty() {
+        return Err(DemoError::NoClients(world_label.to_owned()));
+    }
+    let started = Instant::now();
+    let reps = options.repetitions.max(1);
+    // Per route: connect, warm-up, repetitions.
+    progress.start((vantages.len() * 2 * (reps + 2)) as u64);
+    let visits: Vec<_> = vantages
+        .iter()
+        .map(|v| (v.edge.hop.addr, v.edge.country.clone()))
+        .collect();
+    warm_edges(map, &options.path, &visits).await?;
+
+    let host = map.addrs().site_host.as_str();
+    let measured = try_join_all(vantages.iter().map(|v| async move {
+        let (edge, direct) = tokio::try_join!(
+            measure_route(&v.edge, host, &options.path, reps, progress),
+            measure_route(&v.direct, host, &options.path, reps, progress),
+        )?;
+        Ok::<_, DemoError>((v, edge, direct))
+    }))
+    .await?;
+
+    let mut rows = Vec::new();
+    for (v, edge, direct) in measured {
+        rows.push(row(map, v, &edge, &direct)?);
+    }
+    Ok(DemoReport {
+        world: world_label.to_owned(),
+        site_host: host.to_owned(),
+        path: options.path.clone(),
+        repetitions: reps,
+        direct_origin: map.layout().direct_origin().to_owned(),
+        rows,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// One route's measurements.
+struct Route {
+    connect: Duration,
+    ttfb: Vec<Duration>,
+    last: Exchange,
+}
+
+async fn measure_route(
+    link: &ClientLink,
+    host: &str,
+    path: &str,
+    reps: usize,
+    progress: &dyn Progress,
+) -> Result<Route, DemoError> {
+    let started = Instant::now();
+    let stream = link.connect().await.map_err(|source| ProbeError::Connect {
+        addr: format!("{} -> {}", link.client, link.hop.region),
+        source,
+    })?;
+    let connect = started.elapsed();
+    progress.advance(1);
+    let mut conn = HttpConn::handshake(stream).await?;
+    // The emulated front adds the client's country on the way to an edge; an origin reached
+    // directly has no front.
+    let headers: &[(&str, &str)] = if link.hop.edge {
+        &[(COUNTRY_HEADER, link.country.as_str())]
+    } else {
+        &[]
+    };
+    let mut last = conn.get(host, path, headers).await?;
+    check(link, &last)?;
+    progress.advance(1);
+    let mut ttfb = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        last = conn.get(host, path, headers).await?;
+        check(link, &last)?;
+        ttfb.push(last.ttfb);
+        progress.advance(1);
+    }
+    Ok(Route {
+        connect,
+        ttfb,
+        last,
+    })
+}
+
+/// A non-2xx answer makes the timing meaningless; fail with where it came from.
+fn check(link: &ClientLink, e: &Exchange) -> Result<(), DemoError> {
+    if e.status.is_success() {
+        return Ok(());
+    }
+    Err(ProbeError::Status {
+        what: format!(
+            "{} via {} {}",
+            link.client,
+            if link.hop.edge { "edge" } else { "origin" },
+            link.hop.region
+        ),
+        status: e.status.as_u16(),
+    }
+    .into())
+}
+
+fn row(map: &PlanetMap, v: &Vantage, edge: &Route, direct: &Route) -> Result<DemoRow, DemoError> {
+    let client = v.edge.client.as_str();
+    let edge_region = v.edge.hop.region.as_str();
+    let origin = edge.last.header("x-origin").unwrap_or("").to_owned();
+    // `x-origin` is `name@region`; fall back to the direct origin if an edge ever omits it.
+    let origin_region = origin
+        .rsplit_once('@')
+        .map(|(_, r)| r.to_owned())
+        .filter(|r| map.world().place(r).is_ok())
+        .unwrap_or_else(|| map.layout().direct_origin().to_owned());
+    let ms = |d: &[Duration]| median_ms(d).unwrap_or(f64::NAN);
+    let to_ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    Ok(DemoRow {
+        client: client.to_owned(),
+        country: v.edge.country.clone(),
+        edge: edge_region.to_owned(),
+        served_by: edge.last.header("x-served-by").unwrap_or("").to_owned(),
+        origin,
+        origin_region: origin_region.clone(),
+        edge_rtt_ms: v.edge.hop.rtt.ms,
+        connect_ms: to_ms(&edge.connect),
+        connect_direct_ms: to_ms(&direct.connect),
+        ttfb_direct_ms: ms(&direct.ttfb),
+        ttfb_regionless_ms: ms(&edge.ttfb),
+        ttfb_cache_hit_ms: None,
+        floor_ms: map.floor_ms(client, Some(edge_region), &origin_region)?,
+        modelled_direct_ms: v.direct.hop.rtt.ms,
+        modelled_regionless_ms: v.edge.hop.rtt.ms
+            + map.backbone_rtt(edge_region, &origin_region)?.ms,
+        ttfb_direct_samples_ms: direct.ttfb.iter().map(to_ms).collect(),
+        ttfb_regionless_samples_ms: edge.ttfb.iter().map(to_ms).collect(),
+    })
+}
