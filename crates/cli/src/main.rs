@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod check_config;
+mod demo;
+mod probe;
 mod serve;
 
 use std::path::PathBuf;
@@ -58,6 +60,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A simulated planet on this machine: origins in Frankfurt and Hillsboro, edge nodes in
+    /// nine regions, clients in 18 countries, every link through the WAN emulator. Prints
+    /// how much nearer each country gets, then keeps every node running until Ctrl-C.
+    Demo(demo::Args),
+    /// Time a URL (DNS, connect, TLS, TTFB, total; min/median/p95) from emulated vantage
+    /// points in the demo world, or from this machine for any other URL.
+    Probe(probe::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +78,7 @@ fn main() -> ExitCode {
             workers,
         } => serve::run(&config, &log, workers),
         Command::CheckConfig { config, json } => check_config::run(&config, json),
+        Command::Demo(args) => demo::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }

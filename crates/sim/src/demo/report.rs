@@ -113,7 +113,9 @@ impl DemoReport {
              GET {path} (Host: {host}) from {n} client countries, {world}. TTFB = request sent to\n\
              first byte on an open, warmed connection (client→edge and edge→origin), median of {reps};\n\
              connect = emulated TCP handshake to the edge; plain HTTP, so no TLS time. RTT to edge is\n\
-             the model's; \"change\" is Regionless against direct. Regionless was faster for {faster} of {n}.\n\
+             the model's; \"change\" is Regionless against direct. Regionless was faster for {faster} of {n}:\n\
+             without a cache every request still reaches an origin, so the edge helps where geo routing\n\
+             finds a nearer origin, and elsewhere costs its hop (a detour if the nearest edge is off the way).\n\
              ¹ The edge cache does not exist yet: this column fills in with the cache issue.\n\
              ² Speed-of-light floor: light in fibre along great circles, client → edge → origin.\n",
             table = t.render(),

@@ -25,7 +25,12 @@ pub fn default_state_path() -> PathBuf {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
-    std::env::temp_dir().join(format!("regionless-demo-{user}.json"))
+    let name = if user.is_empty() {
+        "regionless-demo.json".to_owned()
+    } else {
+        format!("regionless-demo-{user}.json")
+    };
+    std::env::temp_dir().join(name)
 }
 
 impl DemoState {
