@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use regionless_sim::demo::{
     builtin_world, default_state_path, run_demo, start_vantages, DemoOptions, DemoState, Planet,
     PlanetMap, Progress, Vantage, BUILTIN_WORLD_LABEL, DEFAULT_REPETITIONS, DEMO_PATH,
@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     world: Option<PathBuf>,
     /// Measured requests per route and country; the table shows medians.
-    #[arg(short = 'n', long, default_value_t = DEFAULT_REPETITIONS as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(short = 'n', long, value_name = "N", default_value_t = DEFAULT_REPETITIONS as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     repetitions: u16,
     /// Path requested from every vantage point (the sample app's API or images).
     #[arg(long, default_value = DEMO_PATH)]
@@ -54,9 +54,9 @@ pub(crate) struct Bar(pub(crate) ProgressBar);
 
 impl Bar {
     pub(crate) fn new(message: &'static str) -> Bar {
-        let bar = ProgressBar::new(0);
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} requests ({elapsed})")
+        // Hidden until the total is known, so no empty bar flashes up first.
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})")
         {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -68,6 +68,7 @@ impl Bar {
 impl Progress for Bar {
     fn start(&self, total: u64) {
         self.0.set_length(total);
+        self.0.set_draw_target(ProgressDrawTarget::stderr());
     }
     fn advance(&self, steps: u64) {
         self.0.inc(steps);
@@ -119,8 +120,8 @@ async fn demo(args: Args, started: Instant) -> Result<(), String> {
     let map = planet.map();
     let vantages = start_vantages(map).await.map_err(|e| e.to_string())?;
     eprintln!(
-        "{label}: {} origins, {} edge nodes, {} client countries, every link emulated",
-        map.addrs().origins.len(),
+        "{label}: origins in {}; edge nodes in {} regions; {} client vantage points; every link emulated",
+        map.layout().origins.join(", "),
         map.addrs().edges.len(),
         vantages.len()
     );

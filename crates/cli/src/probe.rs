@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "COUNTRY[,COUNTRY…]")]
     from: Vec<String>,
     /// Requests per vantage point, each on a new connection.
-    #[arg(short = 'n', long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
     repetitions: u16,
     /// Start this world file's demo planet in this process and probe it.
     #[arg(long, value_name = "FILE", conflicts_with = "demo")]

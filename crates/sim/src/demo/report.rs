@@ -117,7 +117,7 @@ impl DemoReport {
         let edge_over = overhead(|r| r.ttfb_regionless_ms - r.modelled_regionless_ms);
         format!(
             "{table}\n\
-             GET {path} (Host: {host}) from {n} client countries, {world}. TTFB = request sent to\n\
+             GET {path} (Host: {host}) from {n} client places, {world}. TTFB = request sent to\n\
              first byte on an open, warmed connection (client→edge and edge→origin), median of {reps};\n\
              connect = emulated TCP handshake to the edge; plain HTTP, so no TLS time. RTT to edge is\n\
              the model's; \"change\" is Regionless against direct. Regionless was faster for {faster} of {n}:\n\
