@@ -20,6 +20,14 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// With `keep_upgrade`, `Upgrade` survives (WebSocket hand-off); the caller re-adds
 /// `Connection: upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // One pass over the names first: most messages carry none of these, and comparing names
+    // is much cheaper than eight hashed removals on every request and response.
+    let present = headers
+        .keys()
+        .any(|name| *name == header::TE || HOP_BY_HOP.contains(name));
+    if !present {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -56,6 +64,16 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Appends a prepared value to a list header (`Via`): a clone when the header is absent,
+/// which is the common case and costs no allocation.
+pub fn append_value(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
+    if !headers.contains_key(&name) {
+        headers.insert(name, value.clone());
+    } else if let Ok(text) = value.to_str() {
+        append_list(headers, name, text);
+    }
 }
 
 /// Appends `value` to a comma-separated list header, or sets it.

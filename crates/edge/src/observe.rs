@@ -76,6 +76,13 @@ impl RequestLog {
         }
     }
 
+    /// Records the origin that answered (kept only when the access log is on).
+    pub fn set_origin(&mut self, name: &str) {
+        if self.state.access_log.enabled() {
+            self.origin = Some(name.to_string());
+        }
+    }
+
     /// Adds `x-served-by`, `x-request-id` and `server-timing`, and wraps the body so the
     /// access-log line and metrics are emitted when it ends.
     pub fn finish(
@@ -102,7 +109,7 @@ impl RequestLog {
             ),
             None => format!("edge;dur={:.1}", ms(self.head_sent)),
         };
-        if let Ok(v) = HeaderValue::from_str(&timing) {
+        if let Ok(v) = HeaderValue::try_from(timing) {
             h.append("server-timing", v);
         }
         Response::from_parts(

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use regionless_geo::{Candidate, Country};
 
 use crate::body::{self, BodyFault, BodySlot, Fault, GuardedBody, ResponseBody, UpstreamBody};
-use crate::headers::{append_list, strip_hop_by_hop, wants_upgrade};
+use crate::headers::{append_list, append_value, strip_hop_by_hop, wants_upgrade};
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
 use crate::smuggling::Verdict;
@@ -210,17 +210,9 @@ fn site(rt: &Runtime, req: &Request<Incoming>) -> Result<(usize, String), Reject
                 Reject::new(StatusCode::BAD_REQUEST, "request has no Host header")
             })?,
         };
-    let host = strip_port(raw).to_ascii_lowercase();
-    let host = host.trim_end_matches('.').to_string();
-    match rt.site_for_host(&host) {
-        Some(s) => {
-            let index = rt
-                .sites
-                .iter()
-                .position(|x| std::ptr::eq(x, s))
-                .unwrap_or(0);
-            Ok((index, host))
-        }
+    let host = strip_port(raw).trim_end_matches('.').to_ascii_lowercase();
+    match rt.site_index(&host) {
+        Some(index) => Ok((index, host)),
         None => Err(Reject::new(
             StatusCode::MISDIRECTED_REQUEST,
             format!(
@@ -316,6 +308,10 @@ fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> V
     let Some(members) = site.pools.get(pool) else {
         return Vec::new();
     };
+    // One origin (the common "one server, one region" site): nothing to rank.
+    if let [only] = members.as_slice() {
+        return vec![*only];
+    }
     let candidates: Vec<Candidate<'_>> = members
         .iter()
         .map(|&i| {
@@ -411,24 +407,21 @@ impl ForwardedRequest {
             }
         } else {
             headers.remove("x-forwarded-proto");
-            if let Ok(v) = HeaderValue::from_str(&peer) {
+            if let Ok(v) = HeaderValue::try_from(peer) {
                 headers.insert("x-forwarded-for", v);
             }
             headers.insert("x-forwarded-proto", proto_value(conn.tls));
         }
-        if let Ok(via) = rt.via.to_str() {
-            append_list(&mut headers, header::VIA, via);
-        }
+        append_value(&mut headers, header::VIA, &rt.via);
         if let Some(name) = &settings.upstream_headers.original_host {
             if let Ok(v) = HeaderValue::from_str(host) {
                 headers.insert(name.clone(), v);
             }
         }
         if let Some(name) = &settings.upstream_headers.client_country {
-            let code = place.country.map_or("XX", |c| c.code.as_str());
-            if let Ok(v) = HeaderValue::from_str(code) {
-                headers.insert(name.clone(), v);
-            }
+            // Codes come from the built-in table (two ASCII letters), never from the client.
+            let code: &'static str = place.country.map_or("XX", |c| c.code.as_str());
+            headers.insert(name.clone(), HeaderValue::from_static(code));
         }
         if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert(settings.upstream_headers.request_id.clone(), v);
@@ -878,11 +871,9 @@ fn respond(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    if let Ok(via) = rt.via.to_str() {
-        append_list(&mut parts.headers, header::VIA, via);
-    }
+    append_value(&mut parts.headers, header::VIA, &rt.via);
     parts.headers.insert("x-origin", origin.label.clone());
-    log.origin = Some(origin.cfg.name.clone());
+    log.set_origin(&origin.cfg.name);
     let idle = site.cfg.timeouts.request;
     let body = crate::observe::IdleTimeoutBody::new(incoming, idle).boxed_unsync();
     Response::from_parts(parts, body)

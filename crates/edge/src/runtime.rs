@@ -161,13 +161,17 @@ impl Runtime {
     /// The site answering for `host` (lower-case, no port): exact names first, then the
     /// longest matching `*.` wildcard.
     pub fn site_for_host(&self, host: &str) -> Option<&SiteRuntime> {
-        let index = self.exact_hosts.get(host).copied().or_else(|| {
+        self.sites.get(self.site_index(host)?)
+    }
+
+    /// Like [`Runtime::site_for_host`], as an index into `sites`.
+    pub fn site_index(&self, host: &str) -> Option<usize> {
+        self.exact_hosts.get(host).copied().or_else(|| {
             self.wildcard_hosts
                 .iter()
                 .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
                 .map(|(_, i)| *i)
-        })?;
-        self.sites.get(index)
+        })
     }
 }
 
