@@ -1,5 +1,7 @@
 //! `regionless demo`: start the simulated planet (built-in or `--world FILE`), print how much
-//! nearer every country gets, then keep every node up until Ctrl-C (or exit with `--once`).
+//! nearer every country gets (over HTTPS, with connect and TLS handshake times apart from
+//! TTFB; `--plain-http` for plain HTTP), then keep every node up until Ctrl-C (or exit with
+//! `--once`).
 //! The planet, the measurement and the report live in `regionless_sim::demo`; this file only
 //! parses arguments, draws progress and prints.
 
@@ -10,7 +12,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use regionless_sim::demo::{
     builtin_world, default_state_path, run_demo, start_vantages, DemoOptions, DemoState, Planet,
-    PlanetMap, Progress, Vantage, BUILTIN_WORLD_LABEL, DEFAULT_REPETITIONS, DEMO_PATH,
+    PlanetMap, Progress, Scheme, Vantage, BUILTIN_WORLD_LABEL, DEFAULT_REPETITIONS, DEMO_PATH,
 };
 use regionless_sim::World;
 use tracing_subscriber::EnvFilter;
@@ -33,6 +35,9 @@ pub struct Args {
     /// Path requested from every vantage point (the sample app's API or images).
     #[arg(long, default_value = DEMO_PATH)]
     path: String,
+    /// Measure over plain HTTP instead of HTTPS (no TLS handshake; the TLS column shows —).
+    #[arg(long)]
+    plain_http: bool,
     /// Log filter for the nodes, e.g. "warn" or "regionless_edge=debug" (RUST_LOG works too).
     #[arg(long, default_value = "warn")]
     log: String,
@@ -118,7 +123,14 @@ async fn demo(args: Args, started: Instant) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let map = planet.map();
-    let vantages = start_vantages(map).await.map_err(|e| e.to_string())?;
+    let scheme = if args.plain_http {
+        Scheme::Http
+    } else {
+        Scheme::Https
+    };
+    let vantages = start_vantages(map, scheme)
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "{label}: origins in {}; edge nodes in {} regions; {} client vantage points; every link emulated",
         map.layout().origins.join(", "),
@@ -145,7 +157,7 @@ async fn demo(args: Args, started: Instant) -> Result<(), String> {
         report.elapsed_ms / 1000.0
     );
     if !args.once {
-        keep_running(map, &vantages, world_file, &args.path).await;
+        keep_running(map, &vantages, world_file, &args.path, planet.ca_file()).await;
     }
     drop(vantages);
     planet.shutdown().await;
@@ -158,6 +170,7 @@ async fn keep_running(
     vantages: &[Vantage],
     world_file: Option<PathBuf>,
     path: &str,
+    ca_file: &Path,
 ) {
     let state_path = default_state_path();
     let pid = std::process::id();
@@ -176,17 +189,28 @@ async fn keep_running(
     // Everything below is for people, on stderr, so `--json` output stays clean.
     let addrs = map.addrs();
     eprintln!("\nThe planet keeps running until Ctrl-C. Every node listens on loopback:");
+    let https =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(String::new, |a| format!("   https://{a}"));
     for o in &addrs.origins {
         let what = format!("origin {} ({})", o.name, o.region);
-        eprintln!("  {what:<36} http://{}", o.addr);
+        eprintln!("  {what:<36} http://{}{}", o.addr, https(o.tls_addr));
     }
     for e in &addrs.edges {
         let admin = e
             .admin
             .map_or_else(|| "off".to_owned(), |a| format!("http://{a}"));
         let what = format!("edge {}", e.region);
-        eprintln!("  {what:<36} http://{}   admin {admin}", e.http);
+        eprintln!(
+            "  {what:<36} http://{}{}   admin {admin}",
+            e.http,
+            https(e.https)
+        );
     }
+    eprintln!(
+        "HTTPS certificates for {} are issued by a throwaway CA: {}",
+        addrs.site_host,
+        ca_file.display()
+    );
     if let Some(admin) = addrs.edges.first().and_then(|e| e.admin) {
         eprintln!(
             "Admin API (token for every edge): curl -H 'Authorization: Bearer {}' http://{admin}/admin/v1/origins",
@@ -197,24 +221,34 @@ async fn keep_running(
     eprintln!("Emulated vantage points (a connection here gets that client's latency to its nearest edge):");
     for v in vantages {
         eprintln!(
-            "  {} {:<16} -> edge {:<14} http://{}",
+            "  {} {:<16} -> edge {:<14} {}://{}",
             v.edge.country,
             v.edge.client,
             v.edge.hop.region,
+            v.edge.hop.scheme.as_str(),
             v.edge.addr()
         );
     }
     if let Some(v) = vantages.first() {
-        eprintln!(
-            "  e.g. curl -si -H 'Host: {}' -H 'CF-IPCountry: {}' http://{}{path}",
-            addrs.site_host,
-            v.edge.country,
-            v.edge.addr()
-        );
+        let addr = v.edge.addr();
+        match v.edge.hop.scheme {
+            Scheme::Https => eprintln!(
+                "  e.g. curl -si --cacert {} --connect-to {host}:443:{}:{} -H 'CF-IPCountry: {}' https://{host}{path}",
+                ca_file.display(),
+                addr.ip(),
+                addr.port(),
+                v.edge.country,
+                host = addrs.site_host,
+            ),
+            Scheme::Http => eprintln!(
+                "  e.g. curl -si -H 'Host: {}' -H 'CF-IPCountry: {}' http://{addr}{path}",
+                addrs.site_host, v.edge.country,
+            ),
+        }
     }
     if published {
         eprintln!(
-            "Probe it from another shell: regionless probe http://{}{path} --demo --from US,JP",
+            "Probe it from another shell: regionless probe https://{}{path} --demo --from US,JP",
             addrs.site_host
         );
     }

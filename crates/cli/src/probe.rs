@@ -18,7 +18,8 @@ use crate::demo::{init_logging, load_world, runtime, Bar};
 /// Options of `regionless probe`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The URL, e.g. http://shop.demo/api/products/1 (the demo site) or https://example.com/.
+    /// The URL, e.g. https://shop.demo/api/products/1 (the demo site; http:// for its plain
+    /// listeners) or https://example.com/.
     url: String,
     /// Vantage points by country code, e.g. US,JP,DE (demo worlds only; default: every
     /// client place of the world).

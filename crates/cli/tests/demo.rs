@@ -1,6 +1,7 @@
 //! `regionless demo` and `regionless probe` through the built binary, on loopback only.
 //! The only timing assertions are the two the issue allows: for US and JP clients the median
-//! TTFB through Regionless (geo routing) is below the median TTFB straight to Germany.
+//! TTFB through Regionless (geo routing) is below the median TTFB straight to Germany. TLS
+//! times are checked to be there and positive, with no bound.
 #![allow(clippy::unwrap_used)]
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -41,11 +42,19 @@ fn demo_once_json_geo_routing_beats_germany_for_us_and_jp() {
     let rows = report["rows"].as_array().unwrap();
     assert!(rows.len() >= 12, "{stdout}");
     assert_eq!(report["direct_origin"], "eu-central");
+    assert_eq!(report["scheme"], "https");
+    assert_eq!(report["tls_version"], "TLS 1.3");
+    assert_eq!(report["alpn"], "http/1.1");
     for r in rows {
         // Every client reached an edge, which answered itself and named the origin.
         assert_eq!(r["served_by"], r["edge"], "{r}");
         assert!(r["origin"].as_str().unwrap().contains('@'), "{r}");
         assert!(r["ttfb_cache_hit_ms"].is_null());
+        // The TLS handshakes (edge and direct origin) are measured, apart from TTFB.
+        for key in ["tls_ms", "tls_direct_ms"] {
+            let tls = r[key].as_f64().unwrap_or(f64::NAN);
+            assert!(tls > 0.0, "{key}: {r}");
+        }
     }
     let row = |cc: &str| rows.iter().find(|r| r["country"] == cc).unwrap();
     for cc in ["US", "JP"] {
@@ -86,7 +95,7 @@ fn probe_emulates_vantage_points_in_a_world_file() {
     let world = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/worlds/planet.toml");
     let (code, stdout, stderr) = regionless(&[
         "probe",
-        "http://shop.demo/api/products/1",
+        "https://shop.demo/api/products/1",
         "--world",
         world,
         "--from",
@@ -111,6 +120,8 @@ fn probe_emulates_vantage_points_in_a_world_file() {
     for r in rows {
         assert_eq!(r["status"], 200);
         assert_eq!(r["ttfb"]["samples"], 2);
+        assert_eq!(r["tls"]["samples"], 2, "{r}");
+        assert!(r["tls"]["min_ms"].as_f64().unwrap() > 0.0, "{r}");
     }
     let (code, _, stderr) = regionless(&[
         "probe",

@@ -1,6 +1,7 @@
 //! The sample origin app of the demo: a small JSON API (`/api/products`, GET/POST/PUT) and a
 //! set of static images with cache headers (`/images/…`), served by hyper on a loopback
-//! address, HTTP/1.1 and HTTP/2 (h2c) on the same port.
+//! address, HTTP/1.1 and HTTP/2 (h2c) on the same port, and optionally over HTTPS on a second
+//! port ([`AppHandle::serve_tls`]; HTTP/2 by ALPN).
 //!
 //! | method | path | answer |
 //! |---|---|---|
@@ -32,8 +33,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 /// Largest request body the API reads (a product is a few hundred bytes).
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -55,6 +58,8 @@ pub struct AppHandle {
     addr: SocketAddr,
     app: Arc<App>,
     task: JoinHandle<()>,
+    /// The HTTPS listener, once [`AppHandle::serve_tls`] started one.
+    tls: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl AppHandle {
@@ -72,13 +77,40 @@ impl AppHandle {
             catalog: Catalog::seeded(),
             images: images::generate(SEED_PRODUCTS),
         });
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&app)));
-        Ok(AppHandle { addr, app, task })
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&app), None));
+        Ok(AppHandle {
+            addr,
+            app,
+            task,
+            tls: None,
+        })
     }
 
-    /// Where the app listens.
+    /// Also serves the app over HTTPS on `listen` (port 0 for a free port), with `acceptor`'s
+    /// certificate; HTTP/1.1 or HTTP/2 by ALPN. Returns the bound address. A second call
+    /// replaces the first listener.
+    pub async fn serve_tls(
+        &mut self,
+        listen: SocketAddr,
+        acceptor: TlsAcceptor,
+    ) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&self.app), Some(acceptor)));
+        if let Some((_, old)) = self.tls.replace((addr, task)) {
+            old.abort();
+        }
+        Ok(addr)
+    }
+
+    /// Where the app listens (plain HTTP: HTTP/1.1 and h2c).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the app listens for HTTPS, if [`AppHandle::serve_tls`] was called.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The origin name given at start.
@@ -98,18 +130,24 @@ impl AppHandle {
 
     /// Stops accepting and closes every connection.
     pub async fn shutdown(self) {
-        self.task.abort();
+        drop(self);
     }
 }
 
 impl Drop for AppHandle {
     fn drop(&mut self) {
-        // Aborting the accept loop drops its JoinSet, which aborts every connection.
+        // Aborting an accept loop drops its JoinSet, which aborts every connection.
         self.task.abort();
+        if let Some((_, task)) = &self.tls {
+            task.abort();
+        }
     }
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>) {
+/// Longest the app waits for a client's TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn accept_loop(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -118,15 +156,26 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
                     // Small responses must not wait for Nagle; errors only cost latency.
                     let _ = stream.set_nodelay(true);
                     let app = Arc::clone(&app);
+                    let tls = tls.clone();
                     connections.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let app = Arc::clone(&app);
-                            async move { Ok::<_, Infallible>(answer(&app, req).await) }
-                        });
-                        let builder =
-                            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                        if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-                            tracing::debug!(error = %e, "sample app connection ended with an error");
+                        match tls {
+                            None => serve(stream, app).await,
+                            Some(acceptor) => {
+                                match tokio::time::timeout(
+                                    TLS_HANDSHAKE_TIMEOUT,
+                                    acceptor.accept(stream),
+                                )
+                                .await
+                                {
+                                    Ok(Ok(stream)) => serve(stream, app).await,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(error = %e, "sample app TLS handshake failed");
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!("sample app TLS handshake timed out");
+                                    }
+                                }
+                            }
                         }
                     });
                 }
@@ -138,6 +187,21 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+}
+
+/// Serves one connection (plain or TLS): HTTP/1.1, or HTTP/2 by preface (h2c) or ALPN.
+async fn serve<S>(io: S, app: Arc<App>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(answer(&app, req).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(error = %e, "sample app connection ended with an error");
     }
 }
 

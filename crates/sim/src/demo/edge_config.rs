@@ -22,14 +22,25 @@ pub struct OriginRoute {
     pub via: SocketAddr,
 }
 
+/// The demo site's certificate and key files (PEM), as paths in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteTlsFiles<'a> {
+    /// `[sites.tls] cert`.
+    pub cert: &'a str,
+    /// `[sites.tls] key`.
+    pub key: &'a str,
+}
+
 /// A TOML string literal (quotes and escapes as TOML needs them).
 fn q(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-/// The config of the edge node in `region`. Listeners on free loopback ports, access log
-/// off (the demo would drown in it), loopback trusted for `CF-IPCountry`, every world region
-/// declared under `[[regions]]` (so custom worlds work and coordinates match the world's).
+/// The config of the edge node in `region`. Listeners on free loopback ports (plain HTTP,
+/// and HTTPS with the site's certificate when `tls` is given), access log off (the demo
+/// would drown in it), loopback trusted for `CF-IPCountry`, every world region declared under
+/// `[[regions]]` (so custom worlds work and coordinates match the world's). Origins are
+/// reached over plain HTTP: that leg stays inside the provider's network.
 pub fn edge_toml(
     region: &str,
     world: &World,
@@ -37,6 +48,7 @@ pub fn edge_toml(
     site_host: &str,
     origins: &[OriginRoute],
     admin_token: &str,
+    tls: Option<SiteTlsFiles<'_>>,
 ) -> String {
     let mut t = String::new();
     // Writing to a String cannot fail; `let _` keeps that from needing an unwrap.
@@ -44,7 +56,7 @@ pub fn edge_toml(
         t,
         r#"[node]
 region = {region}
-listen = ["127.0.0.1:0"]
+listen = ["127.0.0.1:0"]{tls_listen}
 admin_listen = "127.0.0.1:0"
 admin_token = {token}
 access_log = "off"
@@ -55,6 +67,11 @@ trusted_proxies = ["127.0.0.1/32"]
 country_header = {header}
 "#,
         region = q(region),
+        tls_listen = if tls.is_some() {
+            "\ntls_listen = [\"127.0.0.1:0\"]"
+        } else {
+            ""
+        },
         token = q(admin_token),
         header = q(COUNTRY_HEADER),
     );
@@ -74,8 +91,13 @@ country_header = {header}
     }
     let _ = write!(
         t,
-        "\n[[sites]]\nname = \"shop\"\nhosts = [{host}]\ndefault_region = {default}\npolicy = \"geo\"\n\n[sites.geo]\ncountries = {{ {geo} }}\n",
+        "\n[[sites]]\nname = \"shop\"\nhosts = [{host}]\ndefault_region = {default}\npolicy = \"geo\"\n{tls}\n[sites.geo]\ncountries = {{ {geo} }}\n",
         host = q(site_host),
+        tls = tls.map_or_else(String::new, |f| format!(
+            "tls = {{ cert = {}, key = {} }}\n",
+            q(f.cert),
+            q(f.key)
+        )),
         default = q(layout.direct_origin()),
         geo = layout
             .geo

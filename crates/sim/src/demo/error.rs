@@ -29,6 +29,9 @@ pub enum DemoError {
         #[source]
         source: io::Error,
     },
+    /// The demo's certificates could not be made or written.
+    #[error("cannot set up the demo's TLS certificates: {0}")]
+    Tls(String),
     /// The generated edge config was refused (a bug in the demo; the text says which field).
     #[error("generated config for the edge in {region} is invalid: {message}")]
     EdgeConfig {

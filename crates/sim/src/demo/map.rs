@@ -3,7 +3,10 @@
 //! runs in this process or in a `regionless demo` elsewhere on the machine.
 
 use super::layout::DemoLayout;
+use super::tls::{DemoTlsClient, Negotiated};
 use super::DemoError;
+use crate::probe::exchange::HttpConn;
+use crate::probe::ProbeError;
 use crate::wan::{Link, LinkSpec, Relay, RelayHandle};
 use crate::world::{RttEstimate, RttSource, World};
 use serde::{Deserialize, Serialize};
@@ -12,6 +15,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// How a client talks to a node: plain HTTP, or HTTPS (TLS through the same emulated link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// Plain HTTP (the nodes' `listen` ports).
+    Http,
+    /// HTTPS: the edges' `tls_listen` ports and the origins' TLS listeners.
+    #[default]
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
 
 /// An edge node of the planet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +45,9 @@ pub struct EdgeInfo {
     pub region: String,
     /// Its plain-HTTP listener (loopback).
     pub http: SocketAddr,
+    /// Its HTTPS listener (loopback), with the demo site's certificate.
+    #[serde(default)]
+    pub https: Option<SocketAddr>,
     /// Its admin listener (`/metrics`, `/healthz`, `/admin/v1/…`).
     pub admin: Option<SocketAddr>,
 }
@@ -33,6 +61,10 @@ pub struct OriginInfo {
     pub region: String,
     /// Where the app listens (loopback; no emulated link in front).
     pub addr: SocketAddr,
+    /// Where it listens for HTTPS (the demo site's certificate), for clients that reach it
+    /// directly; edges use plain HTTP, inside the provider's network.
+    #[serde(default)]
+    pub tls_addr: Option<SocketAddr>,
 }
 
 /// The addresses of a running planet, as saved in a running demo's state file.
@@ -46,6 +78,9 @@ pub struct PlanetAddrs {
     pub edges: Vec<EdgeInfo>,
     /// Origins, in layout order (the first is the direct column's origin).
     pub origins: Vec<OriginInfo>,
+    /// The demo's throwaway CA certificate (PEM): what a client must trust for HTTPS.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
 }
 
 /// Where a client's request enters the planet.
@@ -64,8 +99,10 @@ pub enum Entrance {
 pub struct Hop {
     /// The region of the node reached.
     pub region: String,
-    /// Its listener.
+    /// Its listener for `scheme`.
     pub addr: SocketAddr,
+    /// Plain HTTP or HTTPS.
+    pub scheme: Scheme,
     /// True for an edge node, false for an origin.
     pub edge: bool,
     /// RTT from the client to it.
@@ -78,20 +115,26 @@ pub struct PlanetMap {
     world: Arc<World>,
     layout: DemoLayout,
     addrs: PlanetAddrs,
+    tls: Option<DemoTlsClient>,
 }
 
 impl PlanetMap {
     /// Pairs a world with the addresses of its nodes. `label` names the world in errors.
-    /// Fails when the world has no demo layout.
+    /// Fails when the world has no demo layout, or `addrs.ca_pem` is not a certificate.
     pub fn new(world: World, addrs: PlanetAddrs, label: &str) -> Result<PlanetMap, DemoError> {
         let layout = world
             .demo()
             .cloned()
             .ok_or_else(|| DemoError::NoLayout(label.to_owned()))?;
+        let tls = match &addrs.ca_pem {
+            Some(pem) => Some(DemoTlsClient::new(pem, &addrs.site_host)?),
+            None => None,
+        };
         Ok(PlanetMap {
             world: Arc::new(world),
             layout,
             addrs,
+            tls,
         })
     }
 
@@ -127,8 +170,8 @@ impl PlanetMap {
     }
 
     /// The entrance a URL authority names: the site host (any port) is anycast, an edge's or
-    /// an origin's listener address is that node.
-    pub fn entrance_for(&self, host: &str, port: Option<u16>) -> Option<Entrance> {
+    /// an origin's listener address for `scheme` is that node.
+    pub fn entrance_for(&self, host: &str, port: Option<u16>, scheme: Scheme) -> Option<Entrance> {
         if host.eq_ignore_ascii_case(&self.addrs.site_host) {
             return Some(Entrance::Anycast);
         }
@@ -137,21 +180,44 @@ impl PlanetMap {
             .trim_end_matches(']')
             .parse()
             .ok()?;
-        let addr = SocketAddr::new(ip, port.unwrap_or(80));
-        if let Some(e) = self.addrs.edges.iter().find(|e| e.http == addr) {
+        let default_port = match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        };
+        let addr = Some(SocketAddr::new(ip, port.unwrap_or(default_port)));
+        let edge_addr = |e: &EdgeInfo| match scheme {
+            Scheme::Http => Some(e.http),
+            Scheme::Https => e.https,
+        };
+        let origin_addr = |o: &OriginInfo| match scheme {
+            Scheme::Http => Some(o.addr),
+            Scheme::Https => o.tls_addr,
+        };
+        if let Some(e) = self.addrs.edges.iter().find(|e| edge_addr(e) == addr) {
             return Some(Entrance::Edge(e.region.clone()));
         }
         self.addrs
             .origins
             .iter()
-            .find(|o| o.addr == addr)
+            .find(|o| origin_addr(o) == addr)
             .map(|o| Entrance::Origin(o.region.clone()))
     }
 
-    /// Where `client` (a place name) lands through `entrance`.
-    pub fn resolve(&self, client: &str, entrance: &Entrance) -> Result<Hop, DemoError> {
+    /// Where `client` (a place name) lands through `entrance`, speaking `scheme`.
+    pub fn resolve(
+        &self,
+        client: &str,
+        entrance: &Entrance,
+        scheme: Scheme,
+    ) -> Result<Hop, DemoError> {
         let missing = |what: &str, region: &str| {
             DemoError::UnknownPlace(crate::error::UnknownPlace(format!("{what} in {region}")))
+        };
+        let edge_addr = |e: &EdgeInfo| match scheme {
+            Scheme::Http => Ok(e.http),
+            Scheme::Https => e
+                .https
+                .ok_or_else(|| missing("HTTPS listener of the edge", &e.region)),
         };
         match entrance {
             Entrance::Anycast => {
@@ -165,7 +231,8 @@ impl PlanetMap {
                     .ok_or_else(|| missing("edge", place.name()))?;
                 Ok(Hop {
                     region: edge.region.clone(),
-                    addr: edge.http,
+                    addr: edge_addr(edge)?,
+                    scheme,
                     edge: true,
                     rtt,
                 })
@@ -174,7 +241,8 @@ impl PlanetMap {
                 let edge = self.edge(region).ok_or_else(|| missing("edge", region))?;
                 Ok(Hop {
                     region: region.clone(),
-                    addr: edge.http,
+                    addr: edge_addr(edge)?,
+                    scheme,
                     edge: true,
                     rtt: self.world.rtt(client, region)?,
                 })
@@ -183,9 +251,16 @@ impl PlanetMap {
                 let origin = self
                     .origin(region)
                     .ok_or_else(|| missing("origin", region))?;
+                let addr = match scheme {
+                    Scheme::Http => origin.addr,
+                    Scheme::Https => origin
+                        .tls_addr
+                        .ok_or_else(|| missing("HTTPS listener of the origin", region))?,
+                };
                 Ok(Hop {
                     region: region.clone(),
-                    addr: origin.addr,
+                    addr,
+                    scheme,
                     edge: false,
                     rtt: self.world.rtt(client, region)?,
                 })
@@ -193,9 +268,27 @@ impl PlanetMap {
         }
     }
 
-    /// Starts an emulated link from `client` through `entrance` (a relay on loopback).
-    pub async fn link(&self, client: &str, entrance: &Entrance) -> Result<ClientLink, DemoError> {
-        let hop = self.resolve(client, entrance)?;
+    /// Starts an emulated link from `client` through `entrance` (a relay on loopback) to the
+    /// node's listener for `scheme`. Fails for HTTPS when the map has no CA to trust.
+    pub async fn link(
+        &self,
+        client: &str,
+        entrance: &Entrance,
+        scheme: Scheme,
+    ) -> Result<ClientLink, DemoError> {
+        let hop = self.resolve(client, entrance, scheme)?;
+        let tls = match scheme {
+            Scheme::Http => None,
+            Scheme::Https => {
+                Some(
+                    self.tls.clone().ok_or_else(|| ProbeError::Tls {
+                        host: self.addrs.site_host.clone(),
+                        message: "this demo published no CA certificate to trust (an older demo?)"
+                            .to_owned(),
+                    })?,
+                )
+            }
+        };
         let place = self.world.place(client)?;
         let link = self.world.link(client, &hop.region)?;
         let relay =
@@ -211,6 +304,7 @@ impl PlanetMap {
             country: place.country().to_owned(),
             hop,
             relay,
+            tls,
         })
     }
 
@@ -262,6 +356,18 @@ pub struct ClientLink {
     /// The node reached.
     pub hop: Hop,
     relay: RelayHandle,
+    tls: Option<DemoTlsClient>,
+}
+
+/// A connection opened through a client link, ready for requests, and what opening it took.
+#[derive(Debug)]
+pub struct Opened {
+    /// HTTP/1.1 over the link (over TLS for an HTTPS link).
+    pub conn: HttpConn,
+    /// The emulated TCP handshake.
+    pub connect: Duration,
+    /// The TLS handshake through the link, and what it negotiated (HTTPS only).
+    pub tls: Option<(Duration, Negotiated)>,
 }
 
 impl ClientLink {
@@ -275,6 +381,33 @@ impl ClientLink {
     /// done, so timing this call gives the connect time.
     pub async fn connect(&self) -> io::Result<TcpStream> {
         self.relay.connect().await
+    }
+
+    /// Connects through the link ([`ClientLink::connect`], timed) and, for HTTPS, does the
+    /// TLS handshake through it (timed separately: it crosses the emulated link, so it costs
+    /// a round trip), then starts HTTP/1.1 on the connection.
+    pub async fn open(&self) -> Result<Opened, DemoError> {
+        let started = Instant::now();
+        let stream = self.connect().await.map_err(|source| ProbeError::Connect {
+            addr: format!("{} -> {}", self.client, self.hop.region),
+            source,
+        })?;
+        let connect = started.elapsed();
+        Ok(match &self.tls {
+            None => Opened {
+                conn: HttpConn::handshake(stream).await?,
+                connect,
+                tls: None,
+            },
+            Some(client) => {
+                let (stream, took, negotiated) = client.handshake(stream).await?;
+                Opened {
+                    conn: HttpConn::handshake(stream).await?,
+                    connect,
+                    tls: Some((took, negotiated)),
+                }
+            }
+        })
     }
 
     /// The link's round-trip propagation delay.

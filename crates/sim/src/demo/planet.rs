@@ -1,10 +1,12 @@
-//! Starting and stopping a demo planet in this process: one sample app per origin region,
-//! one relay per edge→origin pair emulating that backbone link, one real edge node per edge
-//! region.
+//! Starting and stopping a demo planet in this process: the demo's throwaway certificates,
+//! one sample app per origin region (plain HTTP for the edges, HTTPS for direct clients), one
+//! relay per edge→origin pair emulating that backbone link, one real edge node per edge
+//! region (plain HTTP and HTTPS listeners).
 
-use super::edge_config::{edge_toml, origin_name, OriginRoute};
+use super::edge_config::{edge_toml, origin_name, OriginRoute, SiteTlsFiles};
 use super::layout::SITE_HOST;
 use super::map::{EdgeInfo, OriginInfo, PlanetAddrs, PlanetMap};
+use super::tls::DemoTls;
 use super::DemoError;
 use crate::app::AppHandle;
 use crate::wan::{Relay, RelayHandle};
@@ -20,6 +22,7 @@ pub struct Planet {
     apps: Vec<AppHandle>,
     relays: Vec<RelayHandle>,
     nodes: Vec<Node>,
+    tls: DemoTls,
 }
 
 impl std::fmt::Debug for Planet {
@@ -31,25 +34,37 @@ impl std::fmt::Debug for Planet {
 }
 
 impl Planet {
-    /// Starts `world`'s origins, backbone relays and edge nodes on loopback (free ports).
-    /// `label` names the world in errors (a file path, or "built-in world"). Fails when the
-    /// world has no demo layout or anything cannot start.
+    /// Makes the demo's certificates, then starts `world`'s origins, backbone relays and
+    /// edge nodes on loopback (free ports). `label` names the world in errors (a file path,
+    /// or "built-in world"). Fails when the world has no demo layout or anything cannot
+    /// start.
     pub async fn start(world: World, label: &str) -> Result<Planet, DemoError> {
         let layout = world
             .demo()
             .cloned()
             .ok_or_else(|| DemoError::NoLayout(label.to_owned()))?;
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let tls = DemoTls::generate(SITE_HOST)?;
+        let utf8 = |p: &Path| {
+            p.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| DemoError::Tls(format!("{} is not valid UTF-8", p.display())))
+        };
+        let (cert_file, key_file) = (utf8(tls.cert_file())?, utf8(tls.key_file())?);
 
         let mut apps = Vec::new();
         for region in &layout.origins {
             let name = origin_name(region);
-            let app = AppHandle::start(&name, region, loopback)
+            let failed = |source| DemoError::Start {
+                what: format!("origin {name} in {region}"),
+                source,
+            };
+            let mut app = AppHandle::start(&name, region, loopback)
                 .await
-                .map_err(|source| DemoError::Start {
-                    what: format!("origin {name} in {region}"),
-                    source,
-                })?;
+                .map_err(failed)?;
+            app.serve_tls(loopback, tls.acceptor())
+                .await
+                .map_err(failed)?;
             apps.push(app);
         }
         let origins: Vec<OriginInfo> = apps
@@ -58,6 +73,7 @@ impl Planet {
                 name: a.name().to_owned(),
                 region: a.region().to_owned(),
                 addr: a.addr(),
+                tls_addr: a.tls_addr(),
             })
             .collect();
         let admin_token = format!("demo-{:032x}", rand::random::<u128>());
@@ -69,6 +85,7 @@ impl Planet {
                 admin_token: admin_token.clone(),
                 edges: Vec::new(),
                 origins: origins.clone(),
+                ca_pem: Some(tls.ca_pem().to_owned()),
             },
             label,
         )?;
@@ -101,6 +118,10 @@ impl Planet {
                 SITE_HOST,
                 &routes,
                 &admin_token,
+                Some(SiteTlsFiles {
+                    cert: &cert_file,
+                    key: &key_file,
+                }),
             );
             let config =
                 Config::from_toml(&toml, Path::new(".")).map_err(|e| DemoError::EdgeConfig {
@@ -121,9 +142,17 @@ impl Planet {
                     region: region.clone(),
                     message: "no HTTP listener".to_owned(),
                 })?;
+            let https = node.https_addrs().first().copied();
+            if https.is_none() {
+                return Err(DemoError::EdgeStart {
+                    region: region.clone(),
+                    message: "no HTTPS listener".to_owned(),
+                });
+            }
             edges.push(EdgeInfo {
                 region: region.clone(),
                 http,
+                https,
                 admin: node.admin_addr(),
             });
             nodes.push(node);
@@ -133,7 +162,14 @@ impl Planet {
             apps,
             relays,
             nodes,
+            tls,
         })
+    }
+
+    /// The demo CA's certificate file (PEM), for clients such as `curl --cacert`. It is
+    /// removed when the planet stops.
+    pub fn ca_file(&self) -> &Path {
+        self.tls.ca_file()
     }
 
     /// The world and the nodes' addresses.
@@ -157,5 +193,6 @@ impl Planet {
         for app in self.apps {
             app.shutdown().await;
         }
+        // Dropping `self.tls` removes the certificate directory.
     }
 }

@@ -1,5 +1,6 @@
 //! The demo's results: one row per client place, as JSON (`--json`) or a table.
 
+use super::map::Scheme;
 use crate::table::{ms, Align, Table};
 use serde::{Deserialize, Serialize};
 
@@ -8,8 +9,14 @@ use serde::{Deserialize, Serialize};
 pub struct DemoReport {
     /// The world measured (a file path or "built-in world").
     pub world: String,
-    /// The `Host` sent.
+    /// The `Host` sent (and the TLS server name).
     pub site_host: String,
+    /// How clients reached the edges and the direct origin: `https` (default) or `http`.
+    pub scheme: Scheme,
+    /// The TLS version negotiated (`TLS 1.3`); `None` over plain HTTP.
+    pub tls_version: Option<String>,
+    /// The application protocol negotiated by ALPN (`http/1.1`); `None` over plain HTTP.
+    pub alpn: Option<String>,
     /// The path requested.
     pub path: String,
     /// Measured requests per route and client (after one warm-up).
@@ -39,10 +46,16 @@ pub struct DemoRow {
     pub origin_region: String,
     /// Modelled client ↔ edge RTT.
     pub edge_rtt_ms: f64,
-    /// Measured connect time to the edge (emulated handshake).
+    /// Measured connect time to the edge (emulated TCP handshake), median over the route's
+    /// new connections.
     pub connect_ms: f64,
-    /// Measured connect time to the direct origin.
+    /// Measured connect time to the direct origin, median.
     pub connect_direct_ms: f64,
+    /// Measured TLS handshake with the edge, through the client's emulated link (after the
+    /// connect, before the first request), median; `None` over plain HTTP.
+    pub tls_ms: Option<f64>,
+    /// Measured TLS handshake with the direct origin, median; `None` over plain HTTP.
+    pub tls_direct_ms: Option<f64>,
     /// Median TTFB straight to the direct origin (no edge).
     pub ttfb_direct_ms: f64,
     /// Median TTFB through Regionless (nearest edge, geo routing to an origin).
@@ -55,6 +68,10 @@ pub struct DemoRow {
     pub modelled_direct_ms: f64,
     /// Modelled RTT client ↔ edge + edge ↔ origin (what `ttfb_regionless_ms` should be).
     pub modelled_regionless_ms: f64,
+    /// Every connect sample to the edge.
+    pub connect_samples_ms: Vec<f64>,
+    /// Every TLS handshake sample with the edge (empty over plain HTTP).
+    pub tls_samples_ms: Vec<f64>,
     /// Every TTFB sample straight to the direct origin.
     pub ttfb_direct_samples_ms: Vec<f64>,
     /// Every TTFB sample through Regionless.
@@ -78,6 +95,7 @@ impl DemoReport {
             ("origin", Align::Left),
             ("RTT to edge", Align::Right),
             ("connect", Align::Right),
+            ("TLS", Align::Right),
             (direct.as_str(), Align::Right),
             ("TTFB Regionless", Align::Right),
             ("change", Align::Right),
@@ -92,6 +110,7 @@ impl DemoReport {
                 r.origin_region.clone(),
                 ms(r.edge_rtt_ms),
                 ms(r.connect_ms),
+                r.tls_ms.map_or_else(|| "—".to_owned(), ms),
                 ms(r.ttfb_direct_ms),
                 ms(r.ttfb_regionless_ms),
                 format!(
@@ -103,36 +122,112 @@ impl DemoReport {
                 ms(r.floor_ms),
             ]);
         }
+        let n = self.rows.len();
         let faster = self
             .rows
             .iter()
             .filter(|r| r.ttfb_regionless_ms < r.ttfb_direct_ms)
             .count();
-        let overhead = |f: fn(&DemoRow) -> f64| {
-            let mut v: Vec<f64> = self.rows.iter().map(f).collect();
+        let median = |f: &dyn Fn(&DemoRow) -> Option<f64>| {
+            let mut v: Vec<f64> = self.rows.iter().filter_map(f).collect();
             v.sort_by(f64::total_cmp);
             v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
         };
-        let direct_over = overhead(|r| r.ttfb_direct_ms - r.modelled_direct_ms);
-        let edge_over = overhead(|r| r.ttfb_regionless_ms - r.modelled_regionless_ms);
+        let direct_over = median(&|r| Some(r.ttfb_direct_ms - r.modelled_direct_ms));
+        let edge_over = median(&|r| Some(r.ttfb_regionless_ms - r.modelled_regionless_ms));
+        let mut text = format!(
+            "GET {path} (Host: {host}) over {scheme} from {n} client places, {world}. ",
+            path = self.path,
+            host = self.site_host,
+            scheme = match self.scheme {
+                Scheme::Https => "HTTPS",
+                Scheme::Http => "plain HTTP (--plain-http)",
+            },
+            world = self.world,
+        );
+        match self.scheme {
+            Scheme::Https => {
+                let tls_over = median(&|r| r.tls_ms.map(|t| t - r.edge_rtt_ms));
+                let setup_edge = median(&|r| r.tls_ms.map(|t| r.connect_ms + t));
+                let setup_direct = median(&|r| r.tls_direct_ms.map(|t| r.connect_direct_ms + t));
+                text.push_str(&format!(
+                    "connect = emulated TCP handshake to the edge; TLS = the {version} handshake \
+                     that follows, through the same emulated link (full handshake, no resumption, \
+                     ALPN {alpn}, certificate from the demo's throwaway CA), so about one RTT: \
+                     TLS minus RTT to edge is {tls_over:+.1} ms (median over countries). \
+                     TTFB = request sent to first byte on the open, warmed connection (TLS \
+                     client→edge; edge→origin is plain HTTP inside the provider's network), \
+                     median of {reps}. The direct column is HTTPS too: the {direct} origin \
+                     terminates TLS itself, with the same certificate. A new connection \
+                     (connect + TLS) takes {setup_edge} to the nearest edge and {setup_direct} \
+                     straight to {direct} (medians over countries). ",
+                    version = self.tls_version.as_deref().unwrap_or("TLS"),
+                    alpn = self.alpn.as_deref().unwrap_or("none"),
+                    reps = self.repetitions,
+                    direct = self.direct_origin,
+                    setup_edge = ms(setup_edge),
+                    setup_direct = ms(setup_direct),
+                ));
+            }
+            Scheme::Http => text.push_str(&format!(
+                "connect = emulated TCP handshake to the edge; no TLS. TTFB = request sent to \
+                 first byte on an open, warmed connection (client→edge and edge→origin), \
+                 median of {reps}. ",
+                reps = self.repetitions,
+            )),
+        }
+        text.push_str(&format!(
+            "RTT to edge is the model's; \"change\" is TTFB through Regionless against direct. \
+             Regionless was faster for {faster} of {n}: without a cache every request still \
+             reaches an origin, so the edge helps where geo routing finds a nearer origin, and \
+             elsewhere costs its hop (a detour if the nearest edge is off the way). Measured \
+             TTFB minus modelled RTT (median over countries): direct {direct_over:+.1} ms, \
+             through Regionless {edge_over:+.1} ms (the emulator's relays, {tls}the sample \
+             app and the edge node).",
+            tls = if self.scheme == Scheme::Https {
+                "TLS records, "
+            } else {
+                ""
+            },
+        ));
         format!(
-            "{table}\n\
-             GET {path} (Host: {host}) from {n} client places, {world}. TTFB = request sent to\n\
-             first byte on an open, warmed connection (client→edge and edge→origin), median of {reps};\n\
-             connect = emulated TCP handshake to the edge; plain HTTP, so no TLS time. RTT to edge is\n\
-             the model's; \"change\" is Regionless against direct. Regionless was faster for {faster} of {n}:\n\
-             without a cache every request still reaches an origin, so the edge helps where geo routing\n\
-             finds a nearer origin, and elsewhere costs its hop (a detour if the nearest edge is off the way).\n\
-             Measured TTFB minus modelled RTT (median over countries): direct {direct_over:+.1} ms, through\n\
-             Regionless {edge_over:+.1} ms (the emulator's relays, the sample app and the edge node).\n\
+            "{table}\n{notes}\n\
              ¹ The edge cache does not exist yet: this column fills in with the cache issue.\n\
              ² Speed-of-light floor: light in fibre along great circles, client → edge → origin.\n",
             table = t.render(),
-            path = self.path,
-            host = self.site_host,
-            n = self.rows.len(),
-            world = self.world,
-            reps = self.repetitions,
+            notes = wrap(&text, 96),
         )
+    }
+}
+
+/// `text` broken into lines of at most `width` characters at spaces (a longer word gets a
+/// line of its own).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line_len > 0 && line_len + 1 + len > width {
+            out.push('\n');
+            line_len = 0;
+        } else if line_len > 0 {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_at_spaces() {
+        assert_eq!(wrap("aa bb  cc", 5), "aa bb\ncc");
+        assert_eq!(wrap("abcdefg hi", 3), "abcdefg\nhi");
+        assert_eq!(wrap("", 3), "");
     }
 }

@@ -1,14 +1,17 @@
-//! The demo's measurement: from every client place, TTFB straight to the single origin and
-//! through Regionless (nearest edge, geo routing), each on an open, warmed connection.
+//! The demo's measurement: from every client place, over HTTPS (or plain HTTP), the TCP
+//! connect and the TLS handshake through the emulated link, then TTFB straight to the single
+//! origin and through Regionless (nearest edge, geo routing), each on an open, warmed
+//! connection.
 
 use super::edge_config::COUNTRY_HEADER;
-use super::map::{ClientLink, Entrance, PlanetMap};
+use super::map::{ClientLink, Entrance, PlanetMap, Scheme};
 use super::progress::Progress;
 use super::report::{DemoReport, DemoRow};
+use super::tls::Negotiated;
 use super::warm::warm_edges;
 use super::DemoError;
 use crate::place::PlaceKind;
-use crate::probe::exchange::{Exchange, HttpConn};
+use crate::probe::exchange::Exchange;
 use crate::probe::stats::median_ms;
 use crate::probe::ProbeError;
 use futures_util::future::try_join_all;
@@ -21,6 +24,24 @@ pub const DEMO_PATH: &str = "/api/products/1";
 
 /// Default repetitions per path and client (the table shows medians).
 pub const DEFAULT_REPETITIONS: usize = 5;
+
+/// New connections opened per route; connect and TLS times are their medians, and the last
+/// one carries the TTFB requests. More than one because the first connections of a freshly
+/// started process also pay for its heap growing (page faults, zeroed memory) while every
+/// route is starting at once, which a long-running client or edge does not.
+pub const CONNECTION_SETUPS: usize = 3;
+
+/// Routes start this far apart. Every emulated client shares this machine's CPU, and a TLS
+/// handshake costs about half a millisecond of it (both ends); routes with equal RTTs started
+/// together would handshake at the same instants and queue behind each other, adding
+/// milliseconds no real client pays. Staggered starts keep the handshakes apart; the whole
+/// measurement takes 36 × 3 ms longer for the built-in world.
+pub const ROUTE_STAGGER: Duration = Duration::from_millis(3);
+
+/// The start offset of the `n`-th route.
+pub(crate) fn stagger(n: usize) -> Duration {
+    ROUTE_STAGGER.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
+}
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -50,14 +71,15 @@ pub struct Vantage {
     pub direct: ClientLink,
 }
 
-/// Starts the links of every client place of the map's world, in world order.
-pub async fn start_vantages(map: &PlanetMap) -> Result<Vec<Vantage>, DemoError> {
+/// Starts the links of every client place of the map's world, in world order, to the nodes'
+/// listeners for `scheme` (HTTPS: the edges' TLS listeners and the direct origin's own).
+pub async fn start_vantages(map: &PlanetMap, scheme: Scheme) -> Result<Vec<Vantage>, DemoError> {
     let direct = Entrance::Origin(map.layout().direct_origin().to_owned());
     let mut out = Vec::new();
     for client in map.world().places_of(PlaceKind::Client) {
         out.push(Vantage {
-            edge: map.link(client.name(), &Entrance::Anycast).await?,
-            direct: map.link(client.name(), &direct).await?,
+            edge: map.link(client.name(), &Entrance::Anycast, scheme).await?,
+            direct: map.link(client.name(), &direct, scheme).await?,
         });
     }
     Ok(out)
@@ -77,31 +99,44 @@ pub async fn run_demo(
     }
     let started = Instant::now();
     let reps = options.repetitions.max(1);
-    // Per route: connect, warm-up, repetitions.
-    progress.start((vantages.len() * 2 * (reps + 2)) as u64);
+    // Per route: connection setups (connect and TLS), warm-up, repetitions.
+    progress.start((vantages.len() * 2 * (CONNECTION_SETUPS + reps + 1)) as u64);
     let visits: Vec<_> = vantages
         .iter()
-        .map(|v| (v.edge.hop.addr, v.edge.country.clone()))
+        .map(|v| (v.edge.hop.region.clone(), v.edge.country.clone()))
         .collect();
     warm_edges(map, &options.path, &visits).await?;
 
     let host = map.addrs().site_host.as_str();
-    let measured = try_join_all(vantages.iter().map(|v| async move {
+    let measured = try_join_all(vantages.iter().enumerate().map(|(i, v)| async move {
         let (edge, direct) = tokio::try_join!(
-            measure_route(&v.edge, host, &options.path, reps, progress),
-            measure_route(&v.direct, host, &options.path, reps, progress),
+            measure_route(&v.edge, stagger(2 * i), host, &options.path, reps, progress),
+            measure_route(
+                &v.direct,
+                stagger(2 * i + 1),
+                host,
+                &options.path,
+                reps,
+                progress
+            ),
         )?;
         Ok::<_, DemoError>((v, edge, direct))
     }))
     .await?;
 
     let mut rows = Vec::new();
-    for (v, edge, direct) in measured {
-        rows.push(row(map, v, &edge, &direct)?);
+    let mut negotiated = None;
+    for (v, edge, direct) in &measured {
+        rows.push(row(map, v, edge, direct)?);
+        negotiated = negotiated.or_else(|| edge.negotiated.clone());
     }
+    let scheme = vantages.first().map_or(Scheme::Http, |v| v.edge.hop.scheme);
     Ok(DemoReport {
         world: world_label.to_owned(),
         site_host: host.to_owned(),
+        scheme,
+        tls_version: negotiated.as_ref().map(|n| n.version.clone()),
+        alpn: negotiated.and_then(|n| n.alpn),
         path: options.path.clone(),
         repetitions: reps,
         direct_origin: map.layout().direct_origin().to_owned(),
@@ -112,26 +147,41 @@ pub async fn run_demo(
 
 /// One route's measurements.
 struct Route {
-    connect: Duration,
+    connect: Vec<Duration>,
+    /// Empty over plain HTTP.
+    tls: Vec<Duration>,
+    negotiated: Option<Negotiated>,
     ttfb: Vec<Duration>,
     last: Exchange,
 }
 
 async fn measure_route(
     link: &ClientLink,
+    start_after: Duration,
     host: &str,
     path: &str,
     reps: usize,
     progress: &dyn Progress,
 ) -> Result<Route, DemoError> {
-    let started = Instant::now();
-    let stream = link.connect().await.map_err(|source| ProbeError::Connect {
-        addr: format!("{} -> {}", link.client, link.hop.region),
-        source,
-    })?;
-    let connect = started.elapsed();
-    progress.advance(1);
-    let mut conn = HttpConn::handshake(stream).await?;
+    tokio::time::sleep(start_after).await;
+    let mut connect = Vec::with_capacity(CONNECTION_SETUPS);
+    let mut tls = Vec::with_capacity(CONNECTION_SETUPS);
+    let mut negotiated = None;
+    let mut opened = link.open().await?;
+    loop {
+        connect.push(opened.connect);
+        if let Some((took, n)) = opened.tls.take() {
+            tls.push(took);
+            negotiated = Some(n);
+        }
+        progress.advance(1);
+        if connect.len() >= CONNECTION_SETUPS {
+            break;
+        }
+        // Replacing it closes the previous connection.
+        opened = link.open().await?;
+    }
+    let mut conn = opened.conn;
     // The emulated front adds the client's country on the way to an edge; an origin reached
     // directly has no front.
     let headers: &[(&str, &str)] = if link.hop.edge {
@@ -151,6 +201,8 @@ async fn measure_route(
     }
     Ok(Route {
         connect,
+        tls,
+        negotiated,
         ttfb,
         last,
     })
@@ -193,8 +245,10 @@ fn row(map: &PlanetMap, v: &Vantage, edge: &Route, direct: &Route) -> Result<Dem
         origin,
         origin_region: origin_region.clone(),
         edge_rtt_ms: v.edge.hop.rtt.ms,
-        connect_ms: to_ms(&edge.connect),
-        connect_direct_ms: to_ms(&direct.connect),
+        connect_ms: ms(&edge.connect),
+        connect_direct_ms: ms(&direct.connect),
+        tls_ms: median_ms(&edge.tls),
+        tls_direct_ms: median_ms(&direct.tls),
         ttfb_direct_ms: ms(&direct.ttfb),
         ttfb_regionless_ms: ms(&edge.ttfb),
         ttfb_cache_hit_ms: None,
@@ -202,6 +256,8 @@ fn row(map: &PlanetMap, v: &Vantage, edge: &Route, direct: &Route) -> Result<Dem
         modelled_direct_ms: v.direct.hop.rtt.ms,
         modelled_regionless_ms: v.edge.hop.rtt.ms
             + map.backbone_rtt(edge_region, &origin_region)?.ms,
+        connect_samples_ms: edge.connect.iter().map(to_ms).collect(),
+        tls_samples_ms: edge.tls.iter().map(to_ms).collect(),
         ttfb_direct_samples_ms: direct.ttfb.iter().map(to_ms).collect(),
         ttfb_regionless_samples_ms: edge.ttfb.iter().map(to_ms).collect(),
     })

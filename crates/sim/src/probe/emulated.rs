@@ -1,12 +1,12 @@
 //! Probing the demo world: each vantage point is a client place, and every request goes
 //! through that client's emulated link.
 
-use super::exchange::HttpConn;
 use super::report::{ProbeReport, ProbeRow};
 use super::stats::Summary;
 use super::{ProbeError, Target};
 use crate::demo::edge_config::COUNTRY_HEADER;
-use crate::demo::{warm_edges, ClientLink, DemoError, PlanetMap, Progress};
+use crate::demo::run::stagger;
+use crate::demo::{warm_edges, ClientLink, DemoError, PlanetMap, Progress, Scheme};
 use crate::place::{Place, PlaceKind};
 use futures_util::future::try_join_all;
 use std::collections::BTreeSet;
@@ -16,7 +16,9 @@ use tokio::time::Instant;
 /// Probes `target` from the client places of `countries` (every client place when empty),
 /// `repetitions` requests each on new connections, after one uncounted warm-up request per
 /// vantage point. The URL must name the demo site (through the nearest edge) or one of the
-/// map's edge or origin addresses.
+/// map's edge or origin addresses. An `https://` URL reaches the nodes' HTTPS listeners and
+/// times each TLS handshake through the client's link (SNI and `Host` are the demo site's,
+/// trusting the demo's CA); `http://` their plain listeners.
 pub async fn probe_emulated(
     map: &PlanetMap,
     world_label: &str,
@@ -25,8 +27,13 @@ pub async fn probe_emulated(
     repetitions: usize,
     progress: &dyn Progress,
 ) -> Result<ProbeReport, DemoError> {
+    let scheme = if target.tls {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let entrance = map
-        .entrance_for(&target.host, target.explicit_port)
+        .entrance_for(&target.host, target.explicit_port, scheme)
         .ok_or_else(|| ProbeError::NotInWorld {
             url: target.url.clone(),
             site_host: map.addrs().site_host.clone(),
@@ -34,19 +41,21 @@ pub async fn probe_emulated(
     let places = vantage_places(map, countries)?;
     let mut links = Vec::with_capacity(places.len());
     for p in &places {
-        links.push(map.link(p.name(), &entrance).await?);
+        links.push(map.link(p.name(), &entrance, scheme).await?);
     }
     let reps = repetitions.max(1);
     progress.start((links.len() * (reps + 1)) as u64);
     let visits: Vec<_> = links
         .iter()
         .filter(|l| l.hop.edge)
-        .map(|l| (l.hop.addr, l.country.clone()))
+        .map(|l| (l.hop.region.clone(), l.country.clone()))
         .collect();
     warm_edges(map, &target.path, &visits).await?;
 
     let host = map.addrs().site_host.as_str();
-    let rows = try_join_all(links.iter().map(|link| async move {
+    let rows = try_join_all(links.iter().enumerate().map(|(i, link)| async move {
+        // Apart, so vantage points' handshakes do not queue on this machine's CPU.
+        tokio::time::sleep(stagger(i)).await;
         // Warm-up (not counted): opens the edge's origin connection for this country.
         once(link, host, &target.path).await?;
         progress.advance(1);
@@ -62,8 +71,12 @@ pub async fn probe_emulated(
         url: target.url.clone(),
         mode: "emulated",
         note: format!(
-            "Emulated vantage points in the demo world ({world_label}): every request goes through the client's emulated link{}; a new connection per request (connect = emulated handshake); no DNS or TLS in the demo.",
-            if matches!(entrance, crate::demo::Entrance::Anycast) { " to its nearest edge" } else { "" }
+            "Emulated vantage points in the demo world ({world_label}): every request goes through the client's emulated link{}; a new connection per request (connect = emulated TCP handshake{}); no DNS in the demo.",
+            if matches!(entrance, crate::demo::Entrance::Anycast) { " to its nearest edge" } else { "" },
+            match scheme {
+                Scheme::Https => "; TLS = full handshake through the same link, trusting the demo's CA",
+                Scheme::Http => "; plain HTTP, so no TLS",
+            }
         ),
         repetitions: reps,
         rows,
@@ -103,6 +116,7 @@ fn vantage_places<'m>(
 
 struct Sample {
     connect: Duration,
+    tls: Option<Duration>,
     ttfb: Duration,
     total: Duration,
     status: u16,
@@ -112,12 +126,8 @@ struct Sample {
 
 async fn once(link: &ClientLink, host: &str, path: &str) -> Result<Sample, DemoError> {
     let started = Instant::now();
-    let stream = link.connect().await.map_err(|source| ProbeError::Connect {
-        addr: format!("{} -> {}", link.client, link.hop.region),
-        source,
-    })?;
-    let connect = started.elapsed();
-    let mut conn = HttpConn::handshake(stream).await?;
+    let opened = link.open().await?;
+    let mut conn = opened.conn;
     let headers: &[(&str, &str)] = if link.hop.edge {
         &[(COUNTRY_HEADER, link.country.as_str())]
     } else {
@@ -125,7 +135,8 @@ async fn once(link: &ClientLink, host: &str, path: &str) -> Result<Sample, DemoE
     };
     let e = conn.get(host, path, headers).await?;
     Ok(Sample {
-        connect,
+        connect: opened.connect,
+        tls: opened.tls.map(|(d, _)| d),
         ttfb: e.ttfb,
         total: started.elapsed(),
         status: e.status.as_u16(),
@@ -150,7 +161,7 @@ fn row(link: &ClientLink, samples: &[Sample]) -> ProbeRow {
         status: last.map_or(0, |s| s.status),
         dns: None,
         connect: pick(|s| s.connect),
-        tls: None,
+        tls: Summary::of(&samples.iter().filter_map(|s| s.tls).collect::<Vec<_>>()),
         ttfb: pick(|s| s.ttfb),
         total: pick(|s| s.total),
         body_bytes: last.map_or(0, |s| s.body_bytes),

@@ -3,7 +3,8 @@
 //!
 //! - In a demo world ([`probe_emulated`]) the vantage points are the world's client places:
 //!   each request goes through that client's emulated link, to the nearest edge when the URL
-//!   names the demo site (`http://shop.demo/…`), or to the node whose address the URL names.
+//!   names the demo site (`https://shop.demo/…`), or to the node whose address the URL names;
+//!   `https` also times the TLS handshake through the link, `http` uses the plain listeners.
 //! - Against any other URL ([`probe_real`]) it measures from this machine, and says so.
 //!
 //! Every repetition opens a new connection, as a first visit would; one warm-up request per
@@ -85,7 +86,7 @@ pub enum ProbeError {
         available: String,
     },
     /// A URL that names nothing in the demo world.
-    #[error("{url} is not in the demo world: use http://{site_host}/… (through the nearest edge) or an edge or origin address the demo printed")]
+    #[error("{url} is not in the demo world: use https://{site_host}/… (through the nearest edge) or an edge or origin address the demo printed")]
     NotInWorld {
         /// The URL.
         url: String,
