@@ -147,6 +147,8 @@ fn decode<'a>(bytes: &'a [u8], what: &str) -> Result<(u64, u64, &'a [u8]), Store
 pub(super) fn redb_error(op: &'static str, error: impl Into<redb::Error>) -> StoreError {
     let error: redb::Error = error.into();
     let kind = match &error {
+        // redb reports a file that is not a redb database this way.
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => ErrorKind::Corrupt,
         redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::Backend(_) => ErrorKind::Failed,
         redb::Error::Corrupted(_)
         | redb::Error::UpgradeRequired(_)
