@@ -151,18 +151,19 @@ impl DemoReport {
                 let setup_edge = median(&|r| r.tls_ms.map(|t| r.connect_ms + t));
                 let setup_direct = median(&|r| r.tls_direct_ms.map(|t| r.connect_direct_ms + t));
                 text.push_str(&format!(
-                    "connect = emulated TCP handshake to the edge; TLS = the {version} handshake \
-                     that follows, through the same emulated link (full handshake, no resumption, \
+                    "connect: the emulated TCP handshake to the edge. TLS: the {version} \
+                     handshake that follows, through the same emulated link (full handshake, \
                      ALPN {alpn}, certificate from the demo's throwaway CA), so about one RTT: \
-                     TLS minus RTT to edge is {tls_over:+.1} ms (median over countries). \
-                     TTFB = request sent to first byte on the open, warmed connection (TLS \
-                     client→edge; edge→origin is plain HTTP inside the provider's network), \
-                     median of {reps}. The direct column is HTTPS too: the {direct} origin \
-                     terminates TLS itself, with the same certificate. A new connection \
+                     TLS minus RTT to edge is {tls_over:+.1} ms. Both are medians of {setups} new \
+                     connections. TTFB: request sent to first byte on the open, warmed \
+                     connection (TLS client→edge, plain HTTP edge→origin inside the provider's \
+                     network), median of {reps}. The direct column is HTTPS too: the {direct} \
+                     origin terminates TLS itself, with the same certificate. A new connection \
                      (connect + TLS) takes {setup_edge} to the nearest edge and {setup_direct} \
-                     straight to {direct} (medians over countries). ",
+                     straight to {direct}. ",
                     version = self.tls_version.as_deref().unwrap_or("TLS"),
                     alpn = self.alpn.as_deref().unwrap_or("none"),
+                    setups = self.rows.first().map_or(0, |r| r.connect_samples_ms.len()),
                     reps = self.repetitions,
                     direct = self.direct_origin,
                     setup_edge = ms(setup_edge),
@@ -170,9 +171,10 @@ impl DemoReport {
                 ));
             }
             Scheme::Http => text.push_str(&format!(
-                "connect = emulated TCP handshake to the edge; no TLS. TTFB = request sent to \
-                 first byte on an open, warmed connection (client→edge and edge→origin), \
-                 median of {reps}. ",
+                "connect: the emulated TCP handshake to the edge (median of {setups} new \
+                 connections); no TLS. TTFB: request sent to first byte on an open, warmed \
+                 connection (client→edge and edge→origin), median of {reps}. ",
+                setups = self.rows.first().map_or(0, |r| r.connect_samples_ms.len()),
                 reps = self.repetitions,
             )),
         }
@@ -181,9 +183,9 @@ impl DemoReport {
              Regionless was faster for {faster} of {n}: without a cache every request still \
              reaches an origin, so the edge helps where geo routing finds a nearer origin, and \
              elsewhere costs its hop (a detour if the nearest edge is off the way). Measured \
-             TTFB minus modelled RTT (median over countries): direct {direct_over:+.1} ms, \
-             through Regionless {edge_over:+.1} ms (the emulator's relays, {tls}the sample \
-             app and the edge node).",
+             TTFB minus modelled RTT: direct {direct_over:+.1} ms, through Regionless \
+             {edge_over:+.1} ms (the emulator's relays, {tls}the sample app and the edge \
+             node). Figures under the table are medians over countries.",
             tls = if self.scheme == Scheme::Https {
                 "TLS records, "
             } else {
