@@ -29,6 +29,8 @@
 //! - `embedded/`: redb tables, the single writer thread (group commit), TTL sweep, cache budget;
 //! - `redis_store/`: Lua scripts, the key layout, the dedicated subscriber connection.
 #![forbid(unsafe_code)]
+// Every public item documents its contract (the brief of this crate is its API).
+#![warn(missing_docs)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -1,6 +1,6 @@
 //! In-process fan-out of pub/sub messages, shared by both backends.
 //!
-//! The embedded store publishes straight into the [`Hub`]; the Redis store's subscriber task
+//! The embedded store publishes straight into the `Hub`; the Redis store's subscriber task
 //! feeds it from its dedicated Redis connection. Either way a subscriber holds a
 //! [`Subscription`] over a per-channel `tokio::sync::broadcast`, so a slow subscriber never
 //! blocks the publisher: it falls behind, and learns that it did through

@@ -509,18 +509,22 @@ impl Store for RedisStore {
         let inner = &self.inner;
         // Reachability first, so an unreachable server is an error, not "durability unknown".
         inner.command("info", &redis::cmd("PING")).await?;
-        let mut cmd = redis::cmd("CONFIG");
-        cmd.arg("GET")
-            .arg("appendonly")
-            .arg("appendfsync")
-            .arg("maxmemory")
-            .arg("maxmemory-policy");
-        let settings = match inner.command("info", &cmd).await {
-            Ok(reply) => Ok(parse_config_reply(reply)),
-            Err(error) if error.is_unavailable() => return Err(error),
-            // Managed services often disable CONFIG; that is not a failure of the store.
-            Err(error) => Err(error.detail().to_owned()),
-        };
+        // One parameter per CONFIG GET: several in one call needs Redis 7.
+        let mut settings = Ok(Vec::new());
+        for name in ["appendonly", "appendfsync", "maxmemory", "maxmemory-policy"] {
+            let mut cmd = redis::cmd("CONFIG");
+            cmd.arg("GET").arg(name);
+            match inner.command("info", &cmd).await {
+                Ok(reply) => {
+                    if let Ok(found) = settings.as_mut() {
+                        found.extend(parse_config_reply(reply));
+                    }
+                }
+                Err(error) if error.is_unavailable() => return Err(error),
+                // Managed services often disable CONFIG; that is not a failure of the store.
+                Err(error) => settings = Err(error.detail().to_owned()),
+            }
+        }
         let mut warnings = Vec::new();
         let durability = match settings {
             Err(why) => Durability::Unknown(format!("cannot read the server's settings: {why}")),
