@@ -100,15 +100,16 @@ async fn revisions_are_store_wide_and_never_reused(store: &dyn Store) {
 }
 
 async fn put_if_absent_is_a_lock(store: &dyn Store) {
-    let ttl = Some(Duration::from_millis(300));
+    // Long enough never to expire during the test, however slow the machine.
+    let held = Some(Duration::from_secs(30));
     let taken = store
-        .put_if_absent(b"lock/x", b("token-1"), ttl)
+        .put_if_absent(b"lock/x", b("token-1"), held)
         .await
         .unwrap();
     assert!(taken.is_some());
     assert_eq!(
         store
-            .put_if_absent(b"lock/x", b("token-2"), ttl)
+            .put_if_absent(b"lock/x", b("token-2"), held)
             .await
             .unwrap(),
         None,
@@ -130,34 +131,42 @@ async fn put_if_absent_is_a_lock(store: &dyn Store) {
         .unwrap()
         .is_committed());
     assert!(store
-        .put_if_absent(b"lock/x", b("token-2"), ttl)
+        .put_if_absent(b"lock/x", b("token-2"), held)
         .await
         .unwrap()
         .is_some());
     // An abandoned lock expires by itself.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    let short = Some(Duration::from_millis(150));
     assert!(store
-        .put_if_absent(b"lock/x", b("token-3"), ttl)
+        .put_if_absent(b"lock/y", b("gone"), short)
+        .await
+        .unwrap()
+        .is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(store
+        .put_if_absent(b"lock/y", b("next"), short)
         .await
         .unwrap()
         .is_some());
 }
 
 async fn ttl_expiry(store: &dyn Store) {
-    let short = Some(Duration::from_millis(200));
+    // Wide margins: a stall of the machine between a put and the "still there" checks must
+    // not look like an early expiry.
+    let short = Some(Duration::from_millis(500));
     store.put(b"t/short", b("x"), short).await.unwrap();
     store.put(b"t/long", b("y"), None).await.unwrap();
     // A put without TTL over a key with one removes the TTL.
     store.put(b"t/kept", b("z"), short).await.unwrap();
     store.put(b"t/kept", b("z2"), None).await.unwrap();
     store
-        .cache_put(b"t/cache", b("c"), Duration::from_millis(200))
+        .cache_put(b"t/cache", b("c"), Duration::from_millis(500))
         .await
         .unwrap();
     assert!(store.get(b"t/short").await.unwrap().is_some());
     assert!(store.cache_get(b"t/cache").await.unwrap().is_some());
 
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(store.get(b"t/short").await.unwrap(), None);
     assert_eq!(store.get(b"t/kept").await.unwrap().unwrap().value, b("z2"));
     assert_eq!(store.cache_get(b"t/cache").await.unwrap(), None);

@@ -105,7 +105,8 @@ async fn sweep_removes_expired_records_and_cache_entries() {
     // The test drives the sweep itself.
     config.sweep_interval = Duration::from_secs(3600);
     let store = EmbeddedStore::open(config).await.unwrap();
-    let short = Duration::from_millis(100);
+    // Wide enough that "nothing due yet" holds on a slow machine.
+    let short = Duration::from_millis(500);
     for i in 0..5 {
         store
             .put(format!("r{i}").as_bytes(), Bytes::from("x"), Some(short))
@@ -123,7 +124,7 @@ async fn sweep_removes_expired_records_and_cache_entries() {
         .await
         .unwrap();
     assert_eq!(store.sweep_now().await.unwrap(), (0, 0), "nothing due yet");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(store.sweep_now().await.unwrap(), (4, 5));
     assert_eq!(store.sweep_now().await.unwrap(), (0, 0));
     assert!(store.get(b"r0").await.unwrap().is_some());

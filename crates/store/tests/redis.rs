@@ -433,7 +433,7 @@ async fn sweep_drops_expired_keys_from_the_scan_index() {
             .put(
                 format!("s{i}").as_bytes(),
                 b("x"),
-                Some(Duration::from_millis(50)),
+                Some(Duration::from_millis(500)),
             )
             .await
             .unwrap();
@@ -444,8 +444,8 @@ async fn sweep_drops_expired_keys_from_the_scan_index() {
         .put(b"s0", b("y"), Some(Duration::from_secs(600)))
         .await
         .unwrap();
-    assert_eq!(store.sweep_now().await.unwrap(), 0);
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(store.sweep_now().await.unwrap(), 0, "nothing due yet");
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(store.sweep_now().await.unwrap(), 4);
     assert_eq!(store.sweep_now().await.unwrap(), 0);
     let page = store.scan_prefix(b"s", None, 10).await.unwrap();
