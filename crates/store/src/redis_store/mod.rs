@@ -391,6 +391,23 @@ fn unexpected(op: &'static str, value: &Value) -> StoreError {
     )
 }
 
+/// The items of an array reply, without copying it.
+fn expect_array(op: &'static str, value: Value) -> Result<Vec<Value>> {
+    match value {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        other => Err(unexpected(op, &other)),
+    }
+}
+
+/// A reply whose shape is wrong; its content is not quoted (values can be large).
+fn bad_reply(op: &'static str) -> StoreError {
+    StoreError::new(
+        ErrorKind::Backend,
+        op,
+        "redis answered with a reply of an unexpected shape",
+    )
+}
+
 fn int(value: &Value) -> Option<i64> {
     match value {
         Value::Int(n) => Some(*n),
@@ -578,12 +595,10 @@ impl Store for RedisStore {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.inner.keys.record(key)).arg("v").arg("r");
         let reply = self.inner.command("get", &cmd).await?;
-        let mut fields = array(reply.clone())
-            .filter(|f| f.len() == 2)
-            .ok_or_else(|| unexpected("get", &reply))?
-            .into_iter();
-        let (Some(value), Some(revision)) = (fields.next(), fields.next()) else {
-            return Err(unexpected("get", &reply));
+        let mut fields = expect_array("get", reply)?.into_iter();
+        let (Some(value), Some(revision), None) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad_reply("get"));
         };
         record("get", value, revision)
     }
@@ -611,9 +626,10 @@ impl Store for RedisStore {
                 invocation.invoke_async::<Value>(&mut connection),
             )
             .await?;
-        let items = array(reply.clone())
-            .filter(|items| items.len() == 2 * keys.len())
-            .ok_or_else(|| unexpected("get_many", &reply))?;
+        let items = expect_array("get_many", reply)?;
+        if items.len() != 2 * keys.len() {
+            return Err(bad_reply("get_many"));
+        }
         let mut items = items.into_iter();
         let mut records = Vec::with_capacity(keys.len());
         while let (Some(value), Some(revision)) = (items.next(), items.next()) {
@@ -646,10 +662,9 @@ impl Store for RedisStore {
                 invocation.invoke_async::<Value>(&mut connection),
             )
             .await?;
-        let items = array(reply.clone()).ok_or_else(|| unexpected("scan_prefix", &reply))?;
-        let mut items = items.into_iter();
+        let mut items = expect_array("scan_prefix", reply)?.into_iter();
         let (Some(more), Some(resume)) = (items.next(), items.next()) else {
-            return Err(unexpected("scan_prefix", &reply));
+            return Err(bad_reply("scan_prefix"));
         };
         let mut page = ScanPage::default();
         if int(&more) == Some(1) {
@@ -658,7 +673,7 @@ impl Store for RedisStore {
         while let (Some(key), Some(value), Some(revision)) =
             (items.next(), items.next(), items.next())
         {
-            let key = bytes_of(key).ok_or_else(|| unexpected("scan_prefix", &reply))?;
+            let key = bytes_of(key).ok_or_else(|| bad_reply("scan_prefix"))?;
             if let Some(record) = record("scan_prefix", value, revision)? {
                 page.entries.push((key, record));
             }
@@ -728,31 +743,31 @@ impl Store for RedisStore {
                 invocation.invoke_async::<Value>(&mut connection),
             )
             .await?;
-        let items = array(reply.clone()).ok_or_else(|| unexpected("transact", &reply))?;
+        let items = expect_array("transact", reply)?;
         match items.first().and_then(int) {
             Some(0) => {
                 let index = items
                     .get(1)
                     .and_then(uint)
-                    .ok_or_else(|| unexpected("transact", &reply))?;
+                    .ok_or_else(|| bad_reply("transact"))?;
                 Ok(TransactionOutcome::ConditionFailed(ConditionFailed {
                     index: index as usize,
                     current: items.get(2).and_then(uint).map(Revision::new),
                 }))
             }
             Some(1) if items.len() >= 3 => {
-                let revision = uint(&items[1]).ok_or_else(|| unexpected("transact", &reply))?;
+                let revision = uint(&items[1]).ok_or_else(|| bad_reply("transact"))?;
                 let appended = items[3..]
                     .iter()
                     .map(uint)
                     .collect::<Option<Vec<u64>>>()
-                    .ok_or_else(|| unexpected("transact", &reply))?;
+                    .ok_or_else(|| bad_reply("transact"))?;
                 Ok(TransactionOutcome::Committed(Committed {
                     revision: (revision != 0).then_some(Revision::new(revision)),
                     appended,
                 }))
             }
-            _ => Err(unexpected("transact", &reply)),
+            _ => Err(bad_reply("transact")),
         }
     }
 
@@ -766,7 +781,7 @@ impl Store for RedisStore {
             .arg("COUNT")
             .arg(limit);
         let reply = self.inner.command("read_log", &cmd).await?;
-        let entries = array(reply.clone()).ok_or_else(|| unexpected("read_log", &reply))?;
+        let entries = expect_array("read_log", reply)?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             // [id, [field, value]]
@@ -814,14 +829,15 @@ impl Store for RedisStore {
                 invocation.invoke_async::<Value>(&mut connection),
             )
             .await?;
-        let items = array(reply.clone())
-            .filter(|items| items.len() == 3)
-            .ok_or_else(|| unexpected("log_info", &reply))?;
-        let len = uint(&items[0]).ok_or_else(|| unexpected("log_info", &reply))?;
-        let last_seq = uint(&items[1]).ok_or_else(|| unexpected("log_info", &reply))?;
+        let items = expect_array("log_info", reply)?;
+        if items.len() != 3 {
+            return Err(bad_reply("log_info"));
+        }
+        let len = uint(&items[0]).ok_or_else(|| bad_reply("log_info"))?;
+        let last_seq = uint(&items[1]).ok_or_else(|| bad_reply("log_info"))?;
         let first_seq = match &items[2] {
             Value::BulkString(id) if !id.is_empty() => {
-                Some(seq_of_id(id).ok_or_else(|| unexpected("log_info", &reply))?)
+                Some(seq_of_id(id).ok_or_else(|| bad_reply("log_info"))?)
             }
             _ => None,
         };

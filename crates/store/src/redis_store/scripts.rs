@@ -69,7 +69,7 @@ for i = 1, nw do
       rev = string.format('%d', redis.call('INCR', KEYS[1]))
     end
     if kind == 'p' then
-      redis.call('DEL', key)
+      -- Both fields are overwritten; the old TTL is replaced or removed below.
       redis.call('HSET', key, 'v', value, 'r', rev)
       redis.call('ZADD', KEYS[2], 0, ukey)
       if ttl > 0 then
@@ -80,6 +80,7 @@ for i = 1, nw do
         redis.call('PEXPIRE', key, ttl)
         redis.call('ZADD', KEYS[3], now + ttl, ukey)
       else
+        redis.call('PERSIST', key)
         redis.call('ZREM', KEYS[3], ukey)
       end
     else
