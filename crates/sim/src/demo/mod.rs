@@ -41,8 +41,7 @@ pub use planet::Planet;
 pub use progress::{NoProgress, Progress};
 pub use report::{DemoReport, DemoRow};
 pub use run::{
-    run_demo, start_vantages, DemoOptions, Vantage, CONNECTION_SETUPS, DEFAULT_REPETITIONS,
-    DEMO_PATH, ROUTE_STAGGER,
+    run_demo, start_vantages, DemoOptions, Vantage, DEFAULT_REPETITIONS, DEMO_PATH, ROUTE_STAGGER,
 };
 pub use state::{default_state_path, DemoState};
 pub use tls::{DemoTls, DemoTlsClient, Negotiated, TLS_HANDSHAKE_TIMEOUT};

@@ -19,7 +19,8 @@ pub struct DemoReport {
     pub alpn: Option<String>,
     /// The path requested.
     pub path: String,
-    /// Measured requests per route and client (after one warm-up).
+    /// Measured requests per route and client (after one warm-up), and new connections per
+    /// route (connect and TLS are their medians).
     pub repetitions: usize,
     /// Region of the origin the direct column goes to.
     pub direct_origin: String,
@@ -154,7 +155,7 @@ impl DemoReport {
                     "connect: the emulated TCP handshake to the edge. TLS: the {version} \
                      handshake that follows, through the same emulated link (full handshake, \
                      ALPN {alpn}, certificate from the demo's throwaway CA), so about one RTT: \
-                     TLS minus RTT to edge is {tls_over:+.1} ms. Both are medians of {setups} new \
+                     TLS minus RTT to edge is {tls_over:+.1} ms. Both are medians of {reps} new \
                      connections. TTFB: request sent to first byte on the open, warmed \
                      connection (TLS client→edge, plain HTTP edge→origin inside the provider's \
                      network), median of {reps}. The direct column is HTTPS too: the {direct} \
@@ -163,7 +164,6 @@ impl DemoReport {
                      straight to {direct}. ",
                     version = self.tls_version.as_deref().unwrap_or("TLS"),
                     alpn = self.alpn.as_deref().unwrap_or("none"),
-                    setups = self.rows.first().map_or(0, |r| r.connect_samples_ms.len()),
                     reps = self.repetitions,
                     direct = self.direct_origin,
                     setup_edge = ms(setup_edge),
@@ -171,10 +171,9 @@ impl DemoReport {
                 ));
             }
             Scheme::Http => text.push_str(&format!(
-                "connect: the emulated TCP handshake to the edge (median of {setups} new \
+                "connect: the emulated TCP handshake to the edge (median of {reps} new \
                  connections); no TLS. TTFB: request sent to first byte on an open, warmed \
                  connection (client→edge and edge→origin), median of {reps}. ",
-                setups = self.rows.first().map_or(0, |r| r.connect_samples_ms.len()),
                 reps = self.repetitions,
             )),
         }

@@ -25,12 +25,6 @@ pub const DEMO_PATH: &str = "/api/products/1";
 /// Default repetitions per path and client (the table shows medians).
 pub const DEFAULT_REPETITIONS: usize = 5;
 
-/// New connections opened per route; connect and TLS times are their medians, and the last
-/// one carries the TTFB requests. More than one because the first connections of a freshly
-/// started process also pay for its heap growing (page faults, zeroed memory) while every
-/// route is starting at once, which a long-running client or edge does not.
-pub const CONNECTION_SETUPS: usize = 3;
-
 /// Routes start this far apart. Every emulated client shares this machine's CPU, and a TLS
 /// handshake costs about half a millisecond of it (both ends); routes with equal RTTs started
 /// together would handshake at the same instants and queue behind each other, adding
@@ -48,7 +42,13 @@ pub(crate) fn stagger(n: usize) -> Duration {
 pub struct DemoOptions {
     /// Path requested on both routes.
     pub path: String,
-    /// Measured requests per route and client, after one warm-up request (at least 1).
+    /// Measured requests per route and client, after one warm-up request (at least 1); also
+    /// the number of new connections each route opens one after the other, whose connect and
+    /// TLS times are reported as medians (the last one carries the requests). One connection
+    /// would do in a quiet world, but every emulated client shares this machine: the first
+    /// connections of a freshly started process pay for its heap growing (page faults, zeroed
+    /// memory), and any handshake can lose a scheduler slice to other work, costs no real
+    /// client pays. A median over several, like TTFB's, keeps those out of the table.
     pub repetitions: usize,
 }
 
@@ -99,8 +99,8 @@ pub async fn run_demo(
     }
     let started = Instant::now();
     let reps = options.repetitions.max(1);
-    // Per route: connection setups (connect and TLS), warm-up, repetitions.
-    progress.start((vantages.len() * 2 * (CONNECTION_SETUPS + reps + 1)) as u64);
+    // Per route: `reps` connection setups (connect and TLS), warm-up, `reps` requests.
+    progress.start((vantages.len() * 2 * (2 * reps + 1)) as u64);
     let visits: Vec<_> = vantages
         .iter()
         .map(|v| (v.edge.hop.region.clone(), v.edge.country.clone()))
@@ -164,8 +164,8 @@ async fn measure_route(
     progress: &dyn Progress,
 ) -> Result<Route, DemoError> {
     tokio::time::sleep(start_after).await;
-    let mut connect = Vec::with_capacity(CONNECTION_SETUPS);
-    let mut tls = Vec::with_capacity(CONNECTION_SETUPS);
+    let mut connect = Vec::with_capacity(reps);
+    let mut tls = Vec::with_capacity(reps);
     let mut negotiated = None;
     let mut opened = link.open().await?;
     loop {
@@ -175,7 +175,7 @@ async fn measure_route(
             negotiated = Some(n);
         }
         progress.advance(1);
-        if connect.len() >= CONNECTION_SETUPS {
+        if connect.len() >= reps {
             break;
         }
         // Replacing it closes the previous connection.
