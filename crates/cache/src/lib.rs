@@ -1,0 +1,23 @@
+//! HTTP caching semantics and cache keys for the edge: the pure, I/O-free core of the edge
+//! cache.
+//!
+//! Owns: parsing `Cache-Control` and `CDN-Cache-Control` (RFC 9111 §5.2, RFC 9213), freshness
+//! lifetime, age and stale windows (RFC 9111 §4.2, RFC 5861), whether a response may be stored
+//! by this shared cache (RFC 9111 §3 plus the project's `Authorization`/`Set-Cookie` rule),
+//! primary and secondary (`Vary`) cache keys folding in the site's config version, and the
+//! `Cache-Status` (RFC 9211) and `x-cache` header values.
+//!
+//! Must never: do I/O of any kind — no clocks (callers pass the times), no sockets, and never
+//! talk to Redis or disk directly; storage goes through the store crate, wired in by the edge.
+//!
+//! Module map:
+//! - [`directives`]: `Cache-Control` / `CDN-Cache-Control` parsing into [`directives::Directives`];
+//! - [`freshness`]: freshness lifetime, current age, fresh/stale verdicts and stale windows;
+//! - [`storable`]: may a response be stored, with a reason when not.
+#![forbid(unsafe_code)]
+// In tests a panic is the failure report; outside them the workspace lint stands.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod directives;
+pub mod freshness;
+pub mod storable;
