@@ -13,11 +13,14 @@
 //! Module map:
 //! - [`directives`]: `Cache-Control` / `CDN-Cache-Control` parsing into [`directives::Directives`];
 //! - [`freshness`]: freshness lifetime, current age, fresh/stale verdicts and stale windows;
-//! - [`storable`]: may a response be stored, with a reason when not.
+//! - [`storable`]: may a response be stored, with a reason when not;
+//! - [`key`]: primary keys (config version folded in), `Vary` secondary keys with
+//!   `Accept-Encoding` normalised, UUIDv5 keys of canonical requests.
 #![forbid(unsafe_code)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod directives;
 pub mod freshness;
+pub mod key;
 pub mod storable;
