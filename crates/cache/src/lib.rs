@@ -15,11 +15,13 @@
 //! - [`freshness`]: freshness lifetime, current age, fresh/stale verdicts and stale windows;
 //! - [`storable`]: may a response be stored, with a reason when not;
 //! - [`key`]: primary keys (config version folded in), `Vary` secondary keys with
-//!   `Accept-Encoding` normalised, UUIDv5 keys of canonical requests.
+//!   `Accept-Encoding` normalised, UUIDv5 keys of canonical requests;
+//! - [`cache_status`]: `Cache-Status` (RFC 9211) members and `x-cache` values.
 #![forbid(unsafe_code)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cache_status;
 pub mod directives;
 pub mod freshness;
 pub mod key;
