@@ -16,7 +16,9 @@
 //! - [`storable`]: may a response be stored, with a reason when not;
 //! - [`key`]: primary keys (config version folded in), `Vary` secondary keys with
 //!   `Accept-Encoding` normalised, UUIDv5 keys of canonical requests;
-//! - [`cache_status`]: `Cache-Status` (RFC 9211) members and `x-cache` values.
+//! - [`cache_status`]: `Cache-Status` (RFC 9211) members and `x-cache` values;
+//! - [`validation`]: stored header fields, revalidation requests, freshening from a 304,
+//!   answering clients' conditional requests from cache.
 #![forbid(unsafe_code)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -26,3 +28,4 @@ pub mod directives;
 pub mod freshness;
 pub mod key;
 pub mod storable;
+pub mod validation;
