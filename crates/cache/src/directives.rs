@@ -77,6 +77,11 @@ pub struct Directives {
     pub must_understand: bool,
     /// `only-if-cached` (§5.2.1.7).
     pub only_if_cached: bool,
+    /// `min-fresh` (§5.2.1.3), a request directive.
+    pub min_fresh: Option<Delta>,
+    /// `max-stale` (§5.2.1.2), a request directive: `Some(None)` without an argument (any
+    /// staleness), `Some(Some(delta))` with one.
+    pub max_stale: Option<Option<Delta>>,
 }
 
 impl Directives {
@@ -133,6 +138,10 @@ impl Directives {
             "proxy-revalidate" => self.proxy_revalidate |= flag,
             "must-understand" => self.must_understand |= flag,
             "only-if-cached" => self.only_if_cached |= flag,
+            "min-fresh" => keep_first(&mut self.min_fresh, arg),
+            "max-stale" if self.max_stale.is_none() => {
+                self.max_stale = Some(arg.map(|a| a.delta()));
+            }
             _ => {} // unknown extensions are ignored (§5.2.3)
         }
     }
@@ -508,6 +517,22 @@ mod tests {
         assert_eq!(
             Directives::from_cache_control(&h).max_age,
             Some(Delta::Seconds(3))
+        );
+    }
+
+    #[test]
+    fn request_directives() {
+        let d = cc("max-stale, min-fresh=5, only-if-cached");
+        assert_eq!(d.max_stale, Some(None));
+        assert_eq!(d.min_fresh, Some(Delta::Seconds(5)));
+        assert!(d.only_if_cached);
+        assert_eq!(cc("max-stale=30").max_stale, Some(Some(Delta::Seconds(30))));
+        assert_eq!(cc("max-stale=x").max_stale, Some(Some(Delta::Invalid)));
+        assert_eq!(cc("min-fresh").min_fresh, Some(Delta::Invalid));
+        assert_eq!(cc("no-cache").max_stale, None);
+        assert_eq!(
+            cc("max-stale=5, max-stale").max_stale,
+            Some(Some(Delta::Seconds(5)))
         );
     }
 

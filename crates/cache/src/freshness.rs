@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use http::header::{HeaderMap, AGE, DATE, EXPIRES, LAST_MODIFIED};
 use http::StatusCode;
 
-use crate::directives::{parse_delta_seconds, response_directives, Delta, DirectiveSource};
+use crate::directives::{
+    parse_delta_seconds, response_directives, Delta, DirectiveSource, Directives,
+};
 
 /// Site/route settings for freshness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +290,37 @@ impl Freshness {
         }
         !self.stale_forbidden()
             && self.staleness() < self.stale_if_error.saturating_add(grace.as_secs())
+    }
+
+    /// The verdict for a request, honouring its `Cache-Control` (RFC 9111 §5.2.1): `no-cache`
+    /// forces validation; `max-age=n` refuses a response older than `n` seconds; `min-fresh=n`
+    /// refuses one with less than `n` seconds of freshness left; `max-stale[=n]` accepts a
+    /// stale response (within `n` seconds of staleness) unless the response forbids serving
+    /// stale. Invalid request arguments are ignored. Sites may choose not to call this and use
+    /// [`Self::verdict`] instead (many CDNs ignore client cache directives to protect origins).
+    pub fn verdict_for_request(&self, request: &Directives) -> Verdict {
+        if request.no_cache {
+            return Verdict::Revalidate;
+        }
+        if let Some(Delta::Seconds(max_age)) = request.max_age {
+            if self.age > max_age {
+                return Verdict::Revalidate;
+            }
+        }
+        if let Some(Delta::Seconds(min_fresh)) = request.min_fresh {
+            if self.ttl() < i64::try_from(min_fresh).unwrap_or(i64::MAX) {
+                return Verdict::Revalidate;
+            }
+        }
+        let stale_accepted = match request.max_stale {
+            Some(None) => true,
+            Some(Some(Delta::Seconds(n))) => self.staleness() <= n,
+            Some(Some(Delta::Invalid)) | None => false,
+        };
+        if !self.is_fresh() && stale_accepted && !self.stale_forbidden() {
+            return Verdict::Fresh;
+        }
+        self.verdict()
     }
 
     /// The verdict for a normal (non-error) lookup.
@@ -601,6 +634,62 @@ mod tests {
         let plain = headers(&[("cache-control", "max-age=60".into()), ("date", date(T0))]);
         assert!(!evaluate(&plain, T0 + 61).may_serve_on_error(none));
         assert!(evaluate(&plain, T0 + 61).may_serve_on_error(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn request_directives_shape_the_verdict() {
+        let hm = headers(&[("cache-control", "max-age=60".into()), ("date", date(T0))]);
+        let req = |cc: &str| {
+            crate::directives::Directives::from_cache_control(&h(&[("cache-control", cc)]))
+        };
+        let at30 = evaluate(&hm, T0 + 30);
+        assert_eq!(at30.verdict_for_request(&req("")), Verdict::Fresh);
+        assert_eq!(
+            at30.verdict_for_request(&req("no-cache")),
+            Verdict::Revalidate
+        );
+        assert_eq!(at30.verdict_for_request(&req("max-age=30")), Verdict::Fresh);
+        assert_eq!(
+            at30.verdict_for_request(&req("max-age=29")),
+            Verdict::Revalidate
+        );
+        assert_eq!(
+            at30.verdict_for_request(&req("max-age=0")),
+            Verdict::Revalidate
+        );
+        assert_eq!(at30.verdict_for_request(&req("max-age=x")), Verdict::Fresh);
+        assert_eq!(
+            at30.verdict_for_request(&req("min-fresh=30")),
+            Verdict::Fresh
+        );
+        assert_eq!(
+            at30.verdict_for_request(&req("min-fresh=31")),
+            Verdict::Revalidate
+        );
+        let at70 = evaluate(&hm, T0 + 70);
+        assert_eq!(at70.verdict_for_request(&req("")), Verdict::Revalidate);
+        assert_eq!(at70.verdict_for_request(&req("max-stale")), Verdict::Fresh);
+        assert_eq!(
+            at70.verdict_for_request(&req("max-stale=10")),
+            Verdict::Fresh
+        );
+        assert_eq!(
+            at70.verdict_for_request(&req("max-stale=9")),
+            Verdict::Revalidate
+        );
+        assert_eq!(
+            at70.verdict_for_request(&req("max-stale=x")),
+            Verdict::Revalidate
+        );
+        let strict = headers(&[
+            ("cache-control", "max-age=60, must-revalidate".into()),
+            ("date", date(T0)),
+        ]);
+        let at70 = evaluate(&strict, T0 + 70);
+        assert_eq!(
+            at70.verdict_for_request(&req("max-stale")),
+            Verdict::Revalidate
+        );
     }
 
     #[test]
