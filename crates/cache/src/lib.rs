@@ -18,7 +18,8 @@
 //!   `Accept-Encoding` normalised, UUIDv5 keys of canonical requests;
 //! - [`cache_status`]: `Cache-Status` (RFC 9211) members and `x-cache` values;
 //! - [`validation`]: stored header fields, revalidation requests, freshening from a 304,
-//!   answering clients' conditional requests from cache.
+//!   answering clients' conditional requests from cache;
+//! - [`invalidation`]: which same-origin URIs an unsafe method's response invalidates.
 #![forbid(unsafe_code)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -26,6 +27,7 @@
 pub mod cache_status;
 pub mod directives;
 pub mod freshness;
+pub mod invalidation;
 pub mod key;
 pub mod storable;
 pub mod validation;
