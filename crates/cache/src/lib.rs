@@ -19,7 +19,8 @@
 //! - [`cache_status`]: `Cache-Status` (RFC 9211) members and `x-cache` values;
 //! - [`validation`]: stored header fields, revalidation requests, freshening from a 304,
 //!   answering clients' conditional requests from cache;
-//! - [`invalidation`]: which same-origin URIs an unsafe method's response invalidates.
+//! - [`invalidation`]: which same-origin URIs an unsafe method's response invalidates;
+//! - [`range`]: `Range`/`If-Range` answered from a stored full response.
 #![forbid(unsafe_code)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -29,5 +30,6 @@ pub mod directives;
 pub mod freshness;
 pub mod invalidation;
 pub mod key;
+pub mod range;
 pub mod storable;
 pub mod validation;
