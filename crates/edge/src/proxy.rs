@@ -486,10 +486,13 @@ impl ForwardedRequest {
         }
     }
 
+    /// The request for one attempt. On the `last` attempt that can happen, the prepared
+    /// headers are moved rather than copied (a single-origin pool never copies them).
     fn request_for(
-        &self,
+        &mut self,
         origin: &OriginRuntime,
         body: UpstreamBody,
+        last: bool,
     ) -> Result<Request<UpstreamBody>, Reject> {
         let uri = Uri::builder()
             .scheme(origin.cfg.scheme.clone())
@@ -509,7 +512,11 @@ impl ForwardedRequest {
             crate::config::OriginProtocol::Http2 => Version::HTTP_2,
             _ => Version::HTTP_11,
         };
-        let mut headers = self.headers.clone();
+        let mut headers = if last {
+            std::mem::take(&mut self.headers)
+        } else {
+            self.headers.clone()
+        };
         headers.insert(header::HOST, origin.host_header.clone());
         *req.headers_mut() = headers;
         if matches!(self.body, RequestBody::Streamed(_)) {
@@ -667,7 +674,7 @@ async fn proxy<'s>(
     state: &NodeState,
     site: &'s SiteRuntime,
     order: &[usize],
-    fwd: ForwardedRequest,
+    mut fwd: ForwardedRequest,
     log: &mut RequestLog,
 ) -> Result<(Response<Incoming>, &'s OriginRuntime), Reject> {
     if order.is_empty() {
@@ -691,7 +698,8 @@ async fn proxy<'s>(
     let mut last_error = String::from("no attempt was made");
     let mut any_timeout = false;
 
-    let launch = |next: &mut usize,
+    let launch = |fwd: &mut ForwardedRequest,
+                  next: &mut usize,
                   queued: &mut Option<(usize, Request<UpstreamBody>)>,
                   inflight: &mut FuturesUnordered<_>|
      -> Result<bool, Reject> {
@@ -700,7 +708,8 @@ async fn proxy<'s>(
         };
         let index = order[*next];
         *next += 1;
-        let req = fwd.request_for(&site.origins[index], body)?;
+        let last = *next >= max_attempts;
+        let req = fwd.request_for(&site.origins[index], body, last)?;
         if hedging {
             inflight.push(attempt(site, index, req, deadline));
         } else {
@@ -708,7 +717,7 @@ async fn proxy<'s>(
         }
         Ok(true)
     };
-    launch(&mut next, &mut queued, &mut inflight)?;
+    launch(&mut fwd, &mut next, &mut queued, &mut inflight)?;
     log.attempts = 1;
     let mut hedged = false;
 
@@ -734,7 +743,7 @@ async fn proxy<'s>(
                 _ = tokio::time::sleep_until(at.into()) => {
                     hedged = true;
                     if state.budget.load().try_withdraw() {
-                        if launch(&mut next, &mut queued, &mut inflight)? {
+                        if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
                             log.attempts += 1;
                             site.metrics.hedges.inc();
                         }
@@ -797,7 +806,7 @@ async fn proxy<'s>(
         let more = retry_ok && next < max_attempts && Instant::now() < deadline;
         if more && inflight.is_empty() {
             if state.budget.load().try_withdraw() {
-                if launch(&mut next, &mut queued, &mut inflight)? {
+                if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
                     log.attempts += 1;
                     site.metrics.failovers.inc();
                     // A replaced answer is worth nothing now: the next origin decides.
