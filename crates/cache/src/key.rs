@@ -590,6 +590,12 @@ mod tests {
         );
         assert_eq!(one, two);
         assert_eq!(secondary_key(&[], &h(&[("accept", "x")])), "");
+        // a Vary member that is not a valid field name can only be absent from requests
+        let odd = vec!["bad name".to_string(), "x(y)".to_string()];
+        assert_eq!(
+            secondary_key(&odd, &h(&[("accept", "x")])),
+            "bad name\nx(y)"
+        );
     }
 
     #[test]

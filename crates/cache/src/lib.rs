@@ -22,6 +22,7 @@
 //! - [`invalidation`]: which same-origin URIs an unsafe method's response invalidates;
 //! - [`range`]: `Range`/`If-Range` answered from a stored full response.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
