@@ -40,6 +40,28 @@ impl CacheKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The config version the key was built with.
+    pub fn config_version(&self) -> &str {
+        self.split().0
+    }
+
+    /// The key without its config version: `scheme://host/path?query` (or `scheme://host#uuid`
+    /// for body-keyed requests). Purges match on this, across config versions.
+    pub fn url(&self) -> &str {
+        self.split().1
+    }
+
+    /// Splits `<len>:<version>|<url>`; every `CacheKey` is built in that shape by this module.
+    fn split(&self) -> (&str, &str) {
+        let parsed = self.0.split_once(':').and_then(|(len, rest)| {
+            let len: usize = len.parse().ok()?;
+            let version = rest.get(..len)?;
+            let url = rest.get(len..)?.strip_prefix('|')?;
+            Some((version, url))
+        });
+        parsed.unwrap_or(("", &self.0))
+    }
 }
 
 impl fmt::Display for CacheKey {
@@ -454,6 +476,19 @@ mod tests {
         let c = primary_key("https", "x|https://example.com/x", "/", "v1", &r);
         assert_ne!(c, a);
         assert!(c.as_str().starts_with("2:v1|"));
+    }
+
+    #[test]
+    fn key_parts() {
+        let r = KeyRules::default();
+        let k = primary_key("https", "example.com", "/x?y", "v|1:2", &r);
+        assert_eq!(k.config_version(), "v|1:2");
+        assert_eq!(k.url(), "https://example.com/x?y");
+        let e = primary_key("https", "example.com", "/", "", &r);
+        assert_eq!(e.config_version(), "");
+        assert_eq!(e.url(), "https://example.com/");
+        let uni = primary_key("https", "example.com", "/", "vé", &r);
+        assert_eq!(uni.config_version(), "vé");
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! - [`validation`]: stored header fields, revalidation requests, freshening from a 304,
 //!   answering clients' conditional requests from cache;
 //! - [`invalidation`]: which same-origin URIs an unsafe method's response invalidates;
-//! - [`range`]: `Range`/`If-Range` answered from a stored full response.
+//! - [`range`]: `Range`/`If-Range` answered from a stored full response;
+//! - [`purge`]: purge targets (URL, prefix, tag, site), validation and matching; response tags.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
@@ -31,6 +32,7 @@ pub mod directives;
 pub mod freshness;
 pub mod invalidation;
 pub mod key;
+pub mod purge;
 pub mod range;
 pub mod storable;
 pub mod validation;
