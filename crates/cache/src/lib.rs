@@ -4,8 +4,10 @@
 //! Owns: parsing `Cache-Control` and `CDN-Cache-Control` (RFC 9111 §5.2, RFC 9213), freshness
 //! lifetime, age and stale windows (RFC 9111 §4.2, RFC 5861), whether a response may be stored
 //! by this shared cache (RFC 9111 §3 plus the project's `Authorization`/`Set-Cookie` rule),
-//! primary and secondary (`Vary`) cache keys folding in the site's config version, and the
-//! `Cache-Status` (RFC 9211) and `x-cache` header values.
+//! primary and secondary (`Vary`) cache keys folding in the site's config version, the
+//! `Cache-Status` (RFC 9211) and `x-cache` header values, validation and 304 handling
+//! (RFC 9111 §4.3), invalidation by unsafe methods (§4.4), ranges served from a stored full
+//! response (RFC 9110 §14), and purge targets and tags.
 //!
 //! Must never: do I/O of any kind — no clocks (callers pass the times), no sockets, and never
 //! talk to Redis or disk directly; storage goes through the store crate, wired in by the edge.
