@@ -21,7 +21,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:18086".into());
     let origin = Arc::new(args.next().unwrap_or_else(|| "127.0.0.1:18081".into()));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
@@ -29,7 +32,9 @@ fn main() {
             Arc::new(Client::builder(TokioExecutor::new()).build(http));
         let listener = tokio::net::TcpListener::bind(&listen).await.expect("bind");
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let (client, origin) = (client.clone(), origin.clone());
             tokio::spawn(async move {
@@ -37,9 +42,14 @@ fn main() {
                     let (client, origin) = (client.clone(), origin.clone());
                     async move {
                         let (mut parts, _) = req.into_parts();
-                        parts.uri = format!("http://{origin}{}", parts.uri.path()).parse().unwrap();
+                        parts.uri = format!("http://{origin}{}", parts.uri.path())
+                            .parse()
+                            .unwrap();
                         let empty = Empty::<Bytes>::new().map_err(|n| match n {}).boxed_unsync();
-                        let resp = client.request(hyper::Request::from_parts(parts, empty)).await.unwrap();
+                        let resp = client
+                            .request(hyper::Request::from_parts(parts, empty))
+                            .await
+                            .unwrap();
                         Ok::<_, hyper::Error>(resp.map(|b| b.boxed_unsync()))
                     }
                 });
