@@ -338,7 +338,7 @@ impl Freshness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
+    use crate::test_support::h;
 
     const T0: u64 = 1_700_000_000;
 
@@ -351,19 +351,8 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, String)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
-
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let owned: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        headers(&owned)
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        h(&borrowed)
     }
 
     fn lifetime(status: u16, hm: &HeaderMap) -> Lifetime {

@@ -84,18 +84,7 @@ fn same_origin_path(reference: &str, scheme: &str, host: &str, target: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
-
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_support::h;
 
     fn inv(method: Method, status: u16, resp: &[(&str, &str)]) -> Vec<String> {
         invalidated_uris(

@@ -38,3 +38,6 @@ pub mod purge;
 pub mod range;
 pub mod storable;
 pub mod validation;
+
+#[cfg(test)]
+mod test_support;

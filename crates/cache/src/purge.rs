@@ -180,18 +180,8 @@ pub fn response_tags(headers: &HeaderMap) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::key::{primary_key, request_key, CanonicalRequest, KeyRules};
-    use http::{HeaderName, HeaderValue, Method};
-
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
+    use crate::test_support::h;
+    use http::Method;
 
     fn key(host: &str, pq: &str, version: &str) -> CacheKey {
         primary_key("https", host, pq, version, &KeyRules::default())
