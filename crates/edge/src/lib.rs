@@ -13,6 +13,7 @@ pub mod body;
 pub mod config;
 pub mod headers;
 pub mod health_check;
+mod io_delegate;
 pub mod metrics;
 pub mod node;
 pub mod observe;
