@@ -75,7 +75,7 @@ pub async fn handle(
     let mut log = RequestLog::new(&state, &rt, &conn, &req, started);
     let response = match run_phases(&state, &rt, &conn, req, verdict, &mut log).await {
         Ok(r) => r,
-        Err(reject) => reject_response(&rt, &mut log, reject),
+        Err(reject) => reject_response(&mut log, reject),
     };
     let mut response = log.finish(&rt, response);
     // The smuggling guard no longer follows this connection (a protocol switch that did not
@@ -888,7 +888,7 @@ fn respond(
     Response::from_parts(parts, body)
 }
 
-fn reject_response(_rt: &Runtime, log: &mut RequestLog, reject: Reject) -> Response<ResponseBody> {
+fn reject_response(log: &mut RequestLog, reject: Reject) -> Response<ResponseBody> {
     if log.error.is_none() {
         log.error = Some(reject.reason.clone());
     }

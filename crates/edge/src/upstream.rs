@@ -10,6 +10,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::pem::PemObject;
 
 use crate::body::UpstreamBody;
 use crate::config::OriginProtocol;
@@ -102,8 +103,7 @@ fn tls_config(key: &ClientKey) -> Result<rustls::ClientConfig, UpstreamError> {
                     path: path.clone(),
                     source,
                 })?;
-                let mut reader = std::io::Cursor::new(pem);
-                for cert in rustls_pemfile_certs(&mut reader) {
+                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem).flatten() {
                     let _ = roots.add(cert);
                 }
                 if roots.is_empty() {
@@ -127,20 +127,6 @@ fn tls_config(key: &ClientKey) -> Result<rustls::ClientConfig, UpstreamError> {
     };
     // ALPN (h2 / http/1.1) is set by hyper-rustls from the enabled protocols.
     Ok(config)
-}
-
-fn rustls_pemfile_certs(
-    reader: &mut dyn std::io::BufRead,
-) -> Vec<rustls_pki_types::CertificateDer<'static>> {
-    use rustls_pki_types::pem::PemObject;
-    let mut all = Vec::new();
-    let mut text = Vec::new();
-    if reader.read_to_end(&mut text).is_ok() {
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&text).flatten() {
-            all.push(cert);
-        }
-    }
-    all
 }
 
 /// `tls_verify = false`: the operator asked to trust any certificate (e.g. self-signed origins
