@@ -36,6 +36,24 @@ pub struct KeyRules {
 pub struct CacheKey(String);
 
 impl CacheKey {
+    /// A key from text a [`CacheKey`] once produced (as stored beside a cached response).
+    pub fn from_text(text: &str) -> CacheKey {
+        CacheKey(text.to_string())
+    }
+
+    /// The same key with per-route extras (chosen headers, cookies, client country or region)
+    /// folded in after the URL, so two requests differing in them never share an entry.
+    /// Extras are `name=value` pairs; the caller orders them stably.
+    pub fn with_extras(mut self, extras: &[(String, String)]) -> CacheKey {
+        for (name, value) in extras {
+            self.0.push('\u{1e}');
+            self.0.push_str(name);
+            self.0.push('=');
+            self.0.push_str(value);
+        }
+        self
+    }
+
     /// The key's text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -49,7 +67,8 @@ impl CacheKey {
     /// The key without its config version: `scheme://host/path?query` (or `scheme://host#uuid`
     /// for body-keyed requests). Purges match on this, across config versions.
     pub fn url(&self) -> &str {
-        self.split().1
+        let url = self.split().1;
+        url.split_once('\u{1e}').map_or(url, |(u, _)| u)
     }
 
     /// Splits `<len>:<version>|<url>`; every `CacheKey` is built in that shape by this module.

@@ -9,8 +9,12 @@
 //! (RFC 9111 §4.3), invalidation by unsafe methods (§4.4), ranges served from a stored full
 //! response (RFC 9110 §14), and purge targets and tags.
 //!
-//! Must never: do I/O of any kind — no clocks (callers pass the times), no sockets, and never
-//! talk to Redis or disk directly; storage goes through the store crate, wired in by the edge.
+//! Also owns the cache's storage ([`tiers`]): tier 1 in memory (moka, bounded in bytes), tier 2
+//! in the region's store, request coalescing, and purges carried on the store's pub/sub.
+//!
+//! Must never: talk to Redis or disk directly (tier 2, locks and purge events go through the
+//! store crate's [`regionless_store::Store`] interface); the semantic modules do no I/O at all
+//! — no clocks (callers pass the times), no sockets — so they are tested as pure functions.
 //!
 //! Module map:
 //! - [`directives`]: `Cache-Control` / `CDN-Cache-Control` parsing into [`directives::Directives`];
@@ -23,7 +27,8 @@
 //!   answering clients' conditional requests from cache;
 //! - [`invalidation`]: which same-origin URIs an unsafe method's response invalidates;
 //! - [`range`]: `Range`/`If-Range` answered from a stored full response;
-//! - [`purge`]: purge targets (URL, prefix, tag, site), validation and matching; response tags.
+//! - [`purge`]: purge targets (URL, prefix, tag, site), validation and matching; response tags;
+//! - [`tiers`]: the storage — memory tier, regional tier, coalescing, purges as bans.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // In tests a panic is the failure report; outside them the workspace lint stands.
@@ -37,6 +42,7 @@ pub mod key;
 pub mod purge;
 pub mod range;
 pub mod storable;
+pub mod tiers;
 pub mod validation;
 
 #[cfg(test)]

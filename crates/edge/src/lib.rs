@@ -10,6 +10,8 @@
 pub mod access_log;
 pub mod admin;
 pub mod body;
+pub mod cache_metrics;
+pub mod cache_path;
 pub mod config;
 pub mod headers;
 pub mod health_check;

@@ -42,6 +42,8 @@ pub enum StartError {
     GeoIp(#[from] regionless_geo::GeoError),
     #[error("access log: {0}")]
     AccessLog(std::io::Error),
+    #[error("cache store {0}")]
+    CacheStore(String),
 }
 
 /// The parts of a node that reload and the admin API act on.
@@ -176,7 +178,8 @@ impl Node {
         let geoip = open_geoip(&config, None)?;
         let clients = UpstreamClients::default();
         let health_registry = Default::default();
-        let metrics = crate::metrics::Metrics::default();
+        let mut metrics = crate::metrics::Metrics::default();
+        let (cache, cache_store) = open_cache(&config, &mut metrics).await?;
         let runtime = Runtime::build(config.clone(), &clients, &health_registry, &metrics)?;
         let state = Arc::new(NodeState {
             budget: ArcSwap::from_pointee(RetryBudget::new(
@@ -191,6 +194,8 @@ impl Node {
             access_log,
             shutting_down: Default::default(),
             close_connections: CancellationToken::new(),
+            cache,
+            cache_store,
             config_path,
         });
         let control = Arc::new(NodeControl {
@@ -321,8 +326,81 @@ impl Node {
         {
             t.abort();
         }
+        if let Some(store) = &state.cache_store {
+            if let Err(e) = store.close().await {
+                tracing::warn!(error = %e, "closing the cache store failed");
+            }
+        }
         finished
     }
+}
+
+/// Opens the edge cache and its regional store as `[cache]` says, and registers its metrics.
+async fn open_cache(
+    config: &Config,
+    metrics: &mut crate::metrics::Metrics,
+) -> Result<
+    (
+        Option<Arc<regionless_cache::tiers::EdgeCache>>,
+        Option<regionless_store::SharedStore>,
+    ),
+    StartError,
+> {
+    use crate::config::RegionalTierSetting;
+    use regionless_store::{EmbeddedConfig, RedisConfig, StoreConfig};
+    let c = &config.cache;
+    if !c.enabled {
+        return Ok((None, None));
+    }
+    let (store, shared) = match &c.regional {
+        RegionalTierSetting::Off => (None, false),
+        RegionalTierSetting::Embedded(path) => {
+            let mut ec = EmbeddedConfig::new(path.clone());
+            ec.cache_budget_bytes = c.disk_bytes;
+            let store = regionless_store::open(StoreConfig::Embedded(ec))
+                .await
+                .map_err(|e| StartError::CacheStore(format!("{}: {e}", path.display())))?;
+            (Some(store), false)
+        }
+        RegionalTierSetting::Redis(url) => {
+            let mut rc = RedisConfig::new(url.clone());
+            rc.key_prefix = format!("regionless:{}:", config.node.region);
+            let store = regionless_store::open(StoreConfig::Redis(rc))
+                .await
+                .map_err(|e| StartError::CacheStore(format!("{url}: {e}")))?;
+            (Some(store), true)
+        }
+    };
+    let purge_latency = prometheus_client::metrics::histogram::Histogram::new([
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ]);
+    metrics.registry.register(
+        "cache_purge_propagation_seconds",
+        "Time from a purge being issued to it being applied on this node",
+        purge_latency.clone(),
+    );
+    let observer: Box<dyn Fn(std::time::Duration) + Send + Sync> =
+        Box::new(move |d| purge_latency.observe(d.as_secs_f64()));
+    let tiers = regionless_cache::tiers::TierConfig {
+        memory_bytes: c.memory_bytes,
+        max_object_bytes: c.max_object_bytes,
+        lock_timeout: c.lock_timeout,
+        revalidate_keep: c.revalidate_keep,
+        max_keep: c.max_keep,
+    };
+    let cache = regionless_cache::tiers::EdgeCache::new(
+        tiers,
+        store.clone().map(|s| (s, shared)),
+        Some(observer),
+    );
+    if let Err(e) = cache.load_bans().await {
+        tracing::warn!(error = %e, "cannot load stored purges; they apply once the store is reachable");
+    }
+    cache.follow_purges();
+    metrics
+        .registry
+        .register_collector(Box::new(crate::cache_metrics::CacheCollector(cache.clone())));
+    Ok((Some(cache), store))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {

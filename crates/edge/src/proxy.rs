@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use regionless_geo::{Candidate, Country};
 
 use crate::body::{self, BodyFault, BodySlot, Fault, GuardedBody, ResponseBody, UpstreamBody};
+use crate::cache_path::Decision;
 use crate::headers::{append_list, append_value, strip_hop_by_hop, wants_upgrade};
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
@@ -108,19 +109,57 @@ async fn run_phases(
     if let Some(redirect) = rules(site, conn, &req, &host) {
         return Ok(redirect);
     }
-    let route = site
+    let route_index = site
         .cfg
         .routes
         .iter()
-        .find(|r| r.matches(req.method(), req.uri().path()));
+        .position(|r| r.matches(req.method(), req.uri().path()));
+    let route = route_index.map(|i| &site.cfg.routes[i]);
     let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
     let retryable_route = route.is_some_and(|r| r.retryable);
-    let order = steer(site, pool, place.country);
     let request_id = request_id(rt, &place, req.headers());
     log.request_id = request_id.clone();
+
+    // reads: tier 1 → tier 2 → coalesced origin fetch
+    let country = place.country.map(|c| c.code.as_str());
+    let plan = crate::cache_path::plan(
+        state.cache.as_ref(),
+        site,
+        route,
+        &req,
+        &host,
+        conn.tls,
+        country,
+        &rt.config.node.region,
+    );
+    let mut cache_forward = None;
+    if let Some(plan) = plan {
+        match crate::cache_path::lookup(plan, &req).await {
+            Decision::Serve(response) => return Ok(response),
+            Decision::ServeAndRefresh(response, ticket) => {
+                let refresh = Refresh {
+                    state: state.clone(),
+                    rt: rt.clone(),
+                    site_index,
+                    route_index,
+                    conn: conn.clone(),
+                    place,
+                    host,
+                    request_id,
+                };
+                refresh.spawn(ticket, req);
+                return Ok(response);
+            }
+            Decision::Forward(forward) => cache_forward = Some(forward),
+        }
+    }
+
+    let order = steer(site, pool, place.country);
     let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let forwarded = ForwardedRequest::prepare(
+    let unsafe_target = (!regionless_cache::invalidation::is_safe_method(req.method()))
+        .then(|| (req.method().clone(), req.uri().clone()));
+    let mut forwarded = ForwardedRequest::prepare(
         rt,
         conn,
         &place,
@@ -131,7 +170,23 @@ async fn run_phases(
         retryable_route,
     )
     .await?;
-    let (mut response, origin) = proxy(state, site, &order, forwarded, log).await?;
+    if let Some(forward) = &cache_forward {
+        forward.adjust_upstream(&mut forwarded.headers);
+    }
+    if let Some(flags) = &site.flags_header {
+        forwarded.headers.insert("x-feature-flags", flags.clone());
+    }
+    let (mut response, origin) = match proxy(state, site, &order, forwarded, log).await {
+        Ok(answer) => answer,
+        Err(reject) => {
+            // stale-if-error: every origin failed, a stored response may still be served.
+            if let Some(stale) = cache_forward.as_ref().and_then(|f| f.on_failure()) {
+                log.error = Some(reject.reason);
+                return Ok(stale);
+            }
+            return Err(reject);
+        }
+    };
     if let (Some(client_upgrade), true) = (
         client_upgrade,
         response.status() == StatusCode::SWITCHING_PROTOCOLS,
@@ -142,7 +197,141 @@ async fn run_phases(
             state.close_connections.clone(),
         );
     }
-    Ok(respond(rt, site, origin, response, log))
+    let mut response = respond(rt, site, origin, response, log);
+    if let (Some((method, uri)), Some(cache)) = (unsafe_target, &state.cache) {
+        invalidate_after_unsafe(cache, site, &method, &uri, &host, conn.tls, &response);
+    }
+    Ok(match cache_forward {
+        Some(forward) => forward.complete(response),
+        None => {
+            crate::cache_path::label_bypass(&mut response, bypass_reason(state, site, route));
+            response
+        }
+    })
+}
+
+fn bypass_reason(
+    state: &NodeState,
+    site: &SiteRuntime,
+    route: Option<&crate::config::RouteConfig>,
+) -> regionless_cache::cache_status::Forward {
+    use regionless_cache::cache_status::Forward;
+    let route_bypass =
+        route.is_some_and(|r| r.cache.mode == crate::config::CacheMode::Bypass);
+    if state.cache.is_none() || !site.cfg.cache.enabled || route_bypass {
+        Forward::Bypass
+    } else {
+        Forward::Method
+    }
+}
+
+/// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses of its target
+/// URI and of same-origin `Location`/`Content-Location`.
+fn invalidate_after_unsafe(
+    cache: &Arc<regionless_cache::tiers::EdgeCache>,
+    site: &SiteRuntime,
+    method: &Method,
+    uri: &Uri,
+    host: &str,
+    tls: bool,
+    response: &Response<ResponseBody>,
+) {
+    let scheme = if tls { "https" } else { "http" };
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let uris = regionless_cache::invalidation::invalidated_uris(
+        method,
+        response.status(),
+        scheme,
+        host,
+        target,
+        response.headers(),
+    );
+    if uris.is_empty() {
+        return;
+    }
+    let keys: Vec<String> = uris
+        .iter()
+        .map(|pq| {
+            let path = pq.split('?').next().unwrap_or(pq);
+            let rules = site
+                .cfg
+                .routes
+                .iter()
+                .find(|r| r.matches(&Method::GET, path))
+                .map_or(&site.cfg.default_route_cache, |r| &r.cache);
+            regionless_cache::key::primary_key(scheme, host, pq, &site.config_version, &rules.key)
+                .as_str()
+                .to_string()
+        })
+        .collect();
+    let cache = cache.clone();
+    // Tier 1 is cleared before the response leaves; tier 2 follows in the background.
+    tokio::spawn(async move {
+        for key in keys {
+            cache.invalidate(&key).await;
+        }
+    });
+}
+
+/// A stale-while-revalidate refresh, run after the client got its stale answer and not
+/// cancelled when that request ends.
+struct Refresh {
+    state: Arc<NodeState>,
+    rt: Arc<Runtime>,
+    site_index: usize,
+    route_index: Option<usize>,
+    conn: ConnInfo,
+    place: ClientPlace,
+    host: String,
+    request_id: String,
+}
+
+impl Refresh {
+    fn spawn(self, ticket: crate::cache_path::RefreshTicket, req: Request<Incoming>) {
+        let Some(cache) = self.state.cache.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let site = &self.rt.sites[self.site_index];
+            let route = self.route_index.map(|i| &site.cfg.routes[i]);
+            let route_cache = route.map_or(&site.cfg.default_route_cache, |r| &r.cache);
+            let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
+            let key = ticket.key().to_string();
+            let plan = crate::cache_path::Plan {
+                cache,
+                key,
+                route: route_cache,
+                site,
+            };
+            let forward = crate::cache_path::Forward::refresh(plan, ticket, req.headers().clone());
+            let mut log = RequestLog::new(&self.state, &self.rt, &self.conn, &req, Instant::now());
+            let order = steer(site, pool, self.place.country);
+            let Ok(mut forwarded) = ForwardedRequest::prepare(
+                &self.rt,
+                &self.conn,
+                &self.place,
+                req,
+                &self.host,
+                &self.request_id,
+                false,
+                false,
+            )
+            .await
+            else {
+                return;
+            };
+            forwarded.method = Method::GET;
+            forward.adjust_upstream(&mut forwarded.headers);
+            if let Some(flags) = &site.flags_header {
+                forwarded.headers.insert("x-feature-flags", flags.clone());
+            }
+            if let Ok((response, origin)) = proxy(&self.state, site, &order, forwarded, &mut log).await {
+                let response = respond(&self.rt, site, origin, response, &mut log);
+                // Reading the body to its end is what stores it.
+                let _ = forward.complete(response).into_body().collect().await;
+            }
+        });
+    }
 }
 
 /// Accept-time checks that need no site: message framing, URI size, request-target form,

@@ -34,6 +34,32 @@ pub struct SiteRuntime {
     /// Pool name → indices into `origins`, in config order.
     pub pools: HashMap<String, Vec<usize>>,
     pub metrics: SiteMetrics,
+    /// A hash of the settings that change responses (origins and pools, routes with their
+    /// cache and key rules, feature flags), folded into every cache key: changing them needs
+    /// no purge. Timeouts, retries, health and logging are left out.
+    pub config_version: String,
+    /// `x-feature-flags` sent to origins (`name=value, …`), when the site has flags.
+    pub flags_header: Option<HeaderValue>,
+}
+
+/// The config version of a site (see [`SiteRuntime::config_version`]).
+pub fn config_version(site: &SiteConfig) -> String {
+    let origins: Vec<(&str, &str, &str, &str)> = site
+        .origins
+        .iter()
+        .map(|o| (o.name.as_str(), o.url.as_str(), o.pool.as_str(), o.region.as_str()))
+        .collect();
+    let text = format!("{origins:?}|{:?}|{:?}|{:?}", site.routes, site.flags, site.https_redirect);
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, text.as_bytes());
+    id.simple().to_string()[..12].to_string()
+}
+
+fn flags_header(site: &SiteConfig) -> Option<HeaderValue> {
+    if site.flags.is_empty() {
+        return None;
+    }
+    let text: Vec<String> = site.flags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    HeaderValue::from_str(&text.join(", ")).ok()
 }
 
 /// Everything the request path reads, swapped atomically on reload.
@@ -141,6 +167,8 @@ impl Runtime {
                 origins,
                 pools,
                 metrics: metrics.site_metrics(&s.name, &config.node.region),
+                config_version: config_version(s),
+                flags_header: flags_header(s),
             });
         }
         *reg = keep;

@@ -29,6 +29,11 @@ pub struct NodeState {
     /// WebSocket tunnel still open, so a stopped node holds nothing (several nodes can share
     /// one process, as in `regionless demo`).
     pub close_connections: CancellationToken,
+    /// The edge cache (tier 1 + tier 2), when `[cache]` is enabled. Built at start; its tier
+    /// settings take effect on restart (site and route cache rules reload like the rest).
+    pub cache: Option<Arc<regionless_cache::tiers::EdgeCache>>,
+    /// The store behind tier 2, closed at shutdown.
+    pub cache_store: Option<regionless_store::SharedStore>,
     /// Where `reload` reads the config from; None for configs built in memory.
     pub config_path: Option<PathBuf>,
 }

@@ -7,6 +7,7 @@ mod model;
 mod raw;
 pub mod units;
 mod validate;
+mod validate_cache;
 
 use std::fmt;
 use std::path::Path;

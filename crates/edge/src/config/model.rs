@@ -18,6 +18,7 @@ pub struct Config {
     pub client_location: ClientLocationSettings,
     pub upstream_headers: UpstreamHeaders,
     pub retry_budget: RetryBudgetSettings,
+    pub cache: CacheSettings,
     /// Built-in regions plus the file's `[[regions]]`.
     pub regions: RegionCatalog,
     pub sites: Vec<SiteConfig>,
@@ -115,6 +116,11 @@ pub struct SiteConfig {
     pub health: HealthConfig,
     pub origins: Vec<OriginConfig>,
     pub routes: Vec<RouteConfig>,
+    pub cache: SiteCache,
+    /// Feature flags, sent to origins in `x-feature-flags`; part of the config version.
+    pub flags: std::collections::BTreeMap<String, String>,
+    /// Cache rules for requests that match no route.
+    pub default_route_cache: RouteCache,
 }
 
 /// PEM certificate chain and private key for a site, chosen by SNI.
@@ -203,6 +209,7 @@ pub struct RouteConfig {
     pub path: PathPattern,
     pub pool: String,
     pub retryable: bool,
+    pub cache: RouteCache,
 }
 
 impl RouteConfig {
@@ -214,3 +221,82 @@ impl RouteConfig {
 
 /// The pool every origin without `pool = …` belongs to.
 pub const DEFAULT_POOL: &str = "default";
+
+/// Node-wide cache settings (`[cache]`).
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    /// Tier-1 budget.
+    pub memory_bytes: u64,
+    /// Larger bodies stream through uncached.
+    pub max_object_bytes: u64,
+    pub lock_timeout: Duration,
+    pub regional: RegionalTierSetting,
+    /// The embedded tier 2's byte budget.
+    pub disk_bytes: u64,
+    pub revalidate_keep: Duration,
+    pub max_keep: Duration,
+    /// Admin base URLs of other nodes (other regions, or other embedded nodes) purges are
+    /// forwarded to.
+    pub peers: Vec<url::Url>,
+}
+
+/// Where tier 2 lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionalTierSetting {
+    Off,
+    /// The node's own redb file.
+    Embedded(PathBuf),
+    /// The region's Redis, shared by its nodes.
+    Redis(String),
+}
+
+/// Per-site cache settings (`[sites.cache]`).
+#[derive(Debug, Clone)]
+pub struct SiteCache {
+    pub enabled: bool,
+    /// Extra time a stale response may be served when every origin fails.
+    pub grace: Duration,
+    pub freshness: regionless_cache::freshness::FreshnessPolicy,
+    /// Honour the client's `Cache-Control` (`no-cache`, `max-age`, `min-fresh`, `max-stale`).
+    pub client_directives: bool,
+}
+
+/// Whether a route uses the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    On,
+    Bypass,
+}
+
+/// Per-route cache rules.
+#[derive(Debug, Clone)]
+pub struct RouteCache {
+    pub mode: CacheMode,
+    /// Fixed lifetime instead of the origin's (storable responses only).
+    pub ttl: Option<Duration>,
+    /// Micro-caching: also store responses without freshness (or with `no-cache`), this long.
+    pub micro: Option<Duration>,
+    pub key: regionless_cache::key::KeyRules,
+    pub key_headers: Vec<HeaderName>,
+    pub key_cookies: Vec<String>,
+    pub key_country: bool,
+    pub key_region: bool,
+    pub storage: regionless_cache::storable::RouteStorage,
+}
+
+impl Default for RouteCache {
+    fn default() -> Self {
+        RouteCache {
+            mode: CacheMode::On,
+            ttl: None,
+            micro: None,
+            key: Default::default(),
+            key_headers: Vec::new(),
+            key_cookies: Vec::new(),
+            key_country: false,
+            key_region: false,
+            storage: Default::default(),
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub client_location: Option<RawClientLocation>,
     pub upstream_headers: Option<RawUpstreamHeaders>,
     pub retry_budget: Option<RawRetryBudget>,
+    pub cache: Option<RawCache>,
     #[serde(default)]
     pub regions: Vec<RawRegion>,
     #[serde(default)]
@@ -93,6 +94,10 @@ pub struct RawSite {
     pub timeouts: Option<RawTimeouts>,
     pub retries: Option<RawRetries>,
     pub health: Option<RawHealth>,
+    pub cache: Option<RawSiteCache>,
+    /// Feature flags sent to origins; part of the site's config version.
+    #[serde(default)]
+    pub flags: BTreeMap<String, String>,
     #[serde(default)]
     pub origins: Vec<RawOrigin>,
     #[serde(default)]
@@ -165,4 +170,43 @@ pub struct RawRoute {
     pub path: Option<String>,
     pub pool: Option<String>,
     pub retryable: Option<bool>,
+    /// "on" (default) or "bypass".
+    pub cache: Option<String>,
+    pub cache_ttl: Option<String>,
+    pub micro_cache: Option<String>,
+    pub cache_key_query: Option<Vec<String>>,
+    pub cache_key_query_exclude: Option<Vec<String>>,
+    pub cache_key_sort_query: Option<bool>,
+    pub cache_key_headers: Option<Vec<String>>,
+    pub cache_key_cookies: Option<Vec<String>>,
+    pub cache_key_country: Option<bool>,
+    pub cache_key_region: Option<bool>,
+    pub cache_post: Option<bool>,
+    pub cache_authorized: Option<bool>,
+    pub cache_set_cookie: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub enabled: Option<bool>,
+    pub memory: Option<String>,
+    pub max_object_size: Option<String>,
+    pub lock_timeout: Option<String>,
+    pub regional: Option<String>,
+    pub path: Option<String>,
+    pub disk: Option<String>,
+    pub revalidate_keep: Option<String>,
+    pub max_keep: Option<String>,
+    pub peers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSiteCache {
+    pub enabled: Option<bool>,
+    pub grace: Option<String>,
+    pub heuristic_percent: Option<u32>,
+    pub heuristic_max: Option<String>,
+    pub client_directives: Option<bool>,
 }

@@ -16,17 +16,17 @@ use super::units::{parse_duration, parse_size};
 use super::{ConfigError, ConfigErrors};
 
 /// Accumulates problems while building the typed config.
-struct Problems(Vec<ConfigError>);
+pub(super) struct Problems(Vec<ConfigError>);
 
 impl Problems {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    fn duration(&mut self, path: &str, value: Option<&String>, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, path: &str, value: Option<&String>, default: Duration) -> Duration {
         match value.map(|v| parse_duration(v)) {
             None => default,
             Some(Ok(d)) => d,
@@ -37,7 +37,7 @@ impl Problems {
         }
     }
 
-    fn size(&mut self, path: &str, value: Option<&String>, default: u64) -> u64 {
+    pub(super) fn size(&mut self, path: &str, value: Option<&String>, default: u64) -> u64 {
         match value.map(|v| parse_size(v)) {
             None => default,
             Some(Ok(d)) => d,
@@ -48,7 +48,7 @@ impl Problems {
         }
     }
 
-    fn header_name(
+    pub(super) fn header_name(
         &mut self,
         path: &str,
         value: Option<&String>,
@@ -327,6 +327,8 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
             "must be between 0 and 1000000",
         );
     }
+
+    let cache = super::validate_cache::node_cache(&mut p, raw.cache, &resolve);
 
     // [[sites]]
     let mut sites = Vec::new();
@@ -650,11 +652,13 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
                     format!("no origin has pool = \"{pool}\""),
                 );
             }
+            let cache = super::validate_cache::route_cache(&mut p, &rat, rt);
             routes.push(RouteConfig {
                 methods,
                 path,
                 pool,
                 retryable: rt.retryable.unwrap_or(false),
+                cache,
             });
         }
 
@@ -671,6 +675,9 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
             health,
             origins,
             routes,
+            cache: super::validate_cache::site_cache(&mut p, &at, s.cache.as_ref()),
+            flags: s.flags.clone(),
+            default_route_cache: RouteCache::default(),
         });
     }
 
@@ -681,6 +688,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
             client_location,
             upstream_headers,
             retry_budget,
+            cache,
             regions,
             sites,
         })

@@ -238,6 +238,15 @@ region = "us-west"
 }
 
 pub async fn start_node(toml: &str) -> Node {
+    // Tests that do not configure the cache get tier 1 only: the default embedded tier 2 is a
+    // file, which parallel tests must not share.
+    let with_cache;
+    let toml = if toml.contains("[cache]") {
+        toml
+    } else {
+        with_cache = format!("{toml}\n[cache]\nregional = \"off\"\n");
+        &with_cache
+    };
     let config = Config::from_toml(toml, std::path::Path::new("."))
         .unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
     Node::start(config, None).await.unwrap()

@@ -65,6 +65,11 @@ shutdown_grace = "2s"
 [client_location]
 trusted_proxies = ["127.0.0.1/32"]
 country_header = {header}
+
+# One node per region, all in this process: tier 1 (memory) is each edge's cache.
+[cache]
+regional = "off"
+memory = "64MiB"
 "#,
         region = q(region),
         tls_listen = if tls.is_some() {
