@@ -387,6 +387,22 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Headers some origin frameworks trust to rewrite the host, URL or method, which are not part
+/// of the cache key: a response to a request carrying them would be stored for everyone (cache
+/// poisoning), so they never reach the origin on requests the cache handles.
+const UNKEYED_OVERRIDES: [&str; 10] = [
+    "x-forwarded-host",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-port",
+    "x-host",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// Client conditionals removed from a fetch that fills the cache: the cache needs the full
 /// response and answers the client's conditional itself.
 const CLIENT_CONDITIONALS: [header::HeaderName; 2] = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE];
@@ -413,6 +429,9 @@ impl<'a> Forward<'a> {
     /// (the client's `If-None-Match`/`If-Modified-Since` are answered here), and carries the
     /// stored response's validators when revalidating.
     pub fn adjust_upstream(&self, headers: &mut HeaderMap) {
+        for name in UNKEYED_OVERRIDES {
+            headers.remove(name);
+        }
         if self.ranged || self.method != Method::GET {
             return;
         }

@@ -172,6 +172,11 @@ async fn run_phases(
     .await?;
     if let Some(forward) = &cache_forward {
         forward.adjust_upstream(&mut forwarded.headers);
+        // A GET body (a "fat GET") is not part of the key, so it must not shape a response
+        // that is stored for everyone.
+        forwarded.body = RequestBody::Empty;
+        forwarded.headers.remove(header::CONTENT_LENGTH);
+        forwarded.headers.remove(header::TRANSFER_ENCODING);
     }
     if let Some(flags) = &site.flags_header {
         forwarded.headers.insert("x-feature-flags", flags.clone());

@@ -1,0 +1,376 @@
+//! The edge cache on a real node: RFC 9111 semantics, tiers, coalescing, stale serving, purge.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod cache_origin;
+
+use std::time::Duration;
+
+use cache_origin::{Script, ScriptedOrigin};
+use common::*;
+
+fn site(origin: &ScriptedOrigin, extra: &str) -> String {
+    format!(
+        r#"
+[[sites]]
+name = "shop"
+hosts = ["shop.test"]
+default_region = "eu-central"
+{extra}
+
+[[sites.origins]]
+name = "o1"
+url = "{}"
+region = "eu-central"
+"#,
+        origin.url()
+    )
+}
+
+async fn node_for(origin: &ScriptedOrigin, node_extra: &str, site_extra: &str) -> regionless_edge::Node {
+    start_node(&node_toml("eu-central", node_extra, &site(origin, site_extra))).await
+}
+
+#[tokio::test]
+async fn miss_then_hit_with_age_and_cache_status() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/a", Script::ok("public, max-age=60").body("hello"));
+    let node = node_for(&origin, "", "").await;
+    let first = get(&node, "shop.test", "/a", &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-cache").as_deref(), Some("MISS"));
+    assert!(first.header("cache-status").unwrap().contains("fwd=uri-miss"));
+    assert!(first.header("cache-status").unwrap().contains("stored"));
+    let second = get(&node, "shop.test", "/a", &[]).await;
+    assert_eq!(second.text(), "hello");
+    assert_eq!(second.header("x-cache").as_deref(), Some("HIT"));
+    let status = second.header("cache-status").unwrap();
+    assert!(status.starts_with("regionless; hit; ttl="), "{status}");
+    assert!(status.contains("detail=memory"), "{status}");
+    assert!(second.header("age").is_some());
+    assert_eq!(origin.hits("/a"), 1);
+    // HEAD is answered from the cached GET.
+    let head = send(node.http_addrs()[0], "HEAD", "shop.test", "/a", &[], "").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(head.header("content-length").as_deref(), Some("5"));
+    assert!(head.body.is_empty());
+    assert_eq!(origin.hits("/a"), 1);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn responses_that_must_not_be_stored_are_not() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/nostore", Script::ok("no-store"));
+    origin.script("/private", Script::ok("private, max-age=60"));
+    origin.script("/cookie", Script::ok("public, max-age=60").header("set-cookie", "s=1"));
+    origin.script("/auth", Script::ok("max-age=60"));
+    origin.script("/none", Script::ok(""));
+    let node = node_for(&origin, "", "").await;
+    for (path, headers) in [
+        ("/nostore", vec![]),
+        ("/private", vec![]),
+        ("/cookie", vec![]),
+        ("/auth", vec![("authorization", "Bearer x")]),
+        ("/none", vec![]),
+    ] {
+        for _ in 0..2 {
+            let r = get(&node, "shop.test", path, &headers).await;
+            assert_eq!(r.header("x-cache").as_deref(), Some("MISS"), "{path}");
+        }
+        assert_eq!(origin.hits(path), 2, "{path} must reach the origin every time");
+    }
+    let r = get(&node, "shop.test", "/private", &[]).await;
+    assert!(r.header("cache-status").unwrap().contains("detail=private"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn vary_selects_variants_with_accept_encoding_normalised() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script(
+        "/v",
+        Script::ok("public, max-age=60")
+            .header("vary", "Accept-Encoding")
+            .echo_header("accept-encoding"),
+    );
+    let node = node_for(&origin, "", "").await;
+    let gz = get(&node, "shop.test", "/v", &[("accept-encoding", "gzip, deflate")]).await;
+    assert_eq!(gz.header("x-cache").as_deref(), Some("MISS"));
+    // Same normalised value (gzip): a hit with the first response.
+    let gz2 = get(&node, "shop.test", "/v", &[("accept-encoding", "deflate,gzip")]).await;
+    assert_eq!(gz2.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(gz2.text(), gz.text());
+    let br = get(&node, "shop.test", "/v", &[("accept-encoding", "br")]).await;
+    assert_eq!(br.header("x-cache").as_deref(), Some("MISS"));
+    assert!(br.header("cache-status").unwrap().contains("fwd=vary-miss"));
+    assert_eq!(br.text(), "br");
+    assert_eq!(get(&node, "shop.test", "/v", &[("accept-encoding", "br")]).await.text(), "br");
+    assert_eq!(origin.hits("/v"), 2);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_responses_are_revalidated_with_etag_and_304() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/r", Script::ok("max-age=1").header("etag", "\"v1\"").body("payload"));
+    let node = node_for(&origin, "", "").await;
+    assert_eq!(get(&node, "shop.test", "/r", &[]).await.header("x-cache").as_deref(), Some("MISS"));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = get(&node, "shop.test", "/r", &[]).await;
+    assert_eq!(r.header("x-cache").as_deref(), Some("REVALIDATED"));
+    assert_eq!(r.text(), "payload");
+    assert_eq!(origin.not_modified(), 1, "the origin answered the revalidation with 304");
+    assert_eq!(origin.last_header("/r", "if-none-match").as_deref(), Some("\"v1\""));
+    // Freshened: a hit again.
+    assert_eq!(get(&node, "shop.test", "/r", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_conditionals_and_ranges_are_answered_from_cache() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/c", Script::ok("max-age=60").header("etag", "\"e\"").body("0123456789"));
+    let node = node_for(&origin, "", "").await;
+    // A conditional miss: the cache fetches the full response and answers the 304 itself.
+    let first = get(&node, "shop.test", "/c", &[("if-none-match", "\"e\"")]).await;
+    assert_eq!(first.status, 304);
+    assert!(origin.last_header("/c", "if-none-match").is_none(), "client conditional not forwarded");
+    let cond = get(&node, "shop.test", "/c", &[("if-none-match", "\"e\"")]).await;
+    assert_eq!(cond.status, 304);
+    assert_eq!(cond.header("x-cache").as_deref(), Some("HIT"));
+    let range = get(&node, "shop.test", "/c", &[("range", "bytes=2-4")]).await;
+    assert_eq!(range.status, 206);
+    assert_eq!(range.text(), "234");
+    assert_eq!(range.header("content-range").as_deref(), Some("bytes 2-4/10"));
+    let bad = get(&node, "shop.test", "/c", &[("range", "bytes=50-60")]).await;
+    assert_eq!(bad.status, 416);
+    assert_eq!(origin.hits("/c"), 1);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn unsafe_methods_invalidate_the_cached_get() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/item", Script::ok("max-age=60").body("v1"));
+    let node = node_for(&origin, "", "").await;
+    get(&node, "shop.test", "/item", &[]).await;
+    assert_eq!(get(&node, "shop.test", "/item", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    let post = send(node.http_addrs()[0], "POST", "shop.test", "/item", &[], "x").await;
+    assert_eq!(post.status, 200);
+    assert_eq!(post.header("x-cache").as_deref(), Some("BYPASS"));
+    assert_eq!(get(&node, "shop.test", "/item", &[]).await.header("x-cache").as_deref(), Some("MISS"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hundred_parallel_misses_make_one_origin_request() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/hot", Script::ok("max-age=60").body("hot").delay(Duration::from_millis(300)));
+    let node = node_for(&origin, "", "").await;
+    let addr = node.http_addrs()[0];
+    let tasks: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(async move { send(addr, "GET", "shop.test", "/hot", &[], "").await }))
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "hot");
+    }
+    assert_eq!(origin.hits("/hot"), 1);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_refreshes_after_the_request_ended() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script(
+        "/swr",
+        Script::ok("max-age=1, stale-while-revalidate=60").body("old").delay(Duration::from_millis(300)),
+    );
+    let node = node_for(&origin, "", "").await;
+    get(&node, "shop.test", "/swr", &[]).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    origin.script(
+        "/swr",
+        Script::ok("max-age=60, stale-while-revalidate=60").body("new").delay(Duration::from_millis(300)),
+    );
+    let started = std::time::Instant::now();
+    let stale = get(&node, "shop.test", "/swr", &[]).await;
+    assert!(started.elapsed() < Duration::from_millis(250), "stale answer did not wait for the origin");
+    assert_eq!(stale.header("x-cache").as_deref(), Some("STALE"));
+    assert_eq!(stale.text(), "old");
+    // The refresh runs on after that request has ended.
+    origin.wait_for("/swr", 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fresh = get(&node, "shop.test", "/swr", &[]).await;
+    assert_eq!(fresh.text(), "new");
+    assert_eq!(fresh.header("x-cache").as_deref(), Some("HIT"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_stale_when_the_origin_is_gone() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/sie", Script::ok("max-age=1, stale-if-error=300").body("kept"));
+    let node = node_for(&origin, "", "[sites.timeouts]\nconnect = \"300ms\"\nfirst_byte = \"500ms\"").await;
+    get(&node, "shop.test", "/sie", &[]).await;
+    origin.kill();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = get(&node, "shop.test", "/sie", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "kept");
+    assert_eq!(r.header("x-cache").as_deref(), Some("STALE"));
+    assert!(r.header("cache-status").unwrap().contains("stale-if-error"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_feature_flag_change_serves_fresh_content_without_a_purge() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/f", Script::ok("max-age=3600").echo_header("x-feature-flags"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    let write = |flag: &str| {
+        let toml = node_toml(
+            "eu-central",
+            "",
+            &site(&origin, &format!("[sites.flags]\nnew_checkout = \"{flag}\"")),
+        ) + "\n[cache]\nregional = \"off\"\n";
+        std::fs::write(&path, toml).unwrap();
+    };
+    write("off");
+    let config = regionless_edge::Config::load(&path).unwrap();
+    let node = regionless_edge::Node::start(config, Some(path.clone())).await.unwrap();
+    assert_eq!(get(&node, "shop.test", "/f", &[]).await.text(), "new_checkout=off");
+    assert_eq!(get(&node, "shop.test", "/f", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    write("on");
+    node.control().reload_from_file().unwrap();
+    let after = get(&node, "shop.test", "/f", &[]).await;
+    assert_eq!(after.text(), "new_checkout=on");
+    assert_eq!(after.header("x-cache").as_deref(), Some("MISS"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn route_rules_bypass_override_ttl_and_micro_cache() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/bypass/x", Script::ok("max-age=60"));
+    origin.script("/ttl/x", Script::ok("max-age=0"));
+    origin.script("/micro/x", Script::ok("no-cache"));
+    let routes = r#"
+[[sites.routes]]
+path = "/bypass/*"
+cache = "bypass"
+
+[[sites.routes]]
+path = "/ttl/*"
+cache_ttl = "1h"
+
+[[sites.routes]]
+path = "/micro/*"
+micro_cache = "1s"
+"#;
+    let node = node_for(&origin, "", routes).await;
+    for _ in 0..2 {
+        let r = get(&node, "shop.test", "/bypass/x", &[]).await;
+        assert_eq!(r.header("x-cache").as_deref(), Some("BYPASS"));
+    }
+    assert_eq!(origin.hits("/bypass/x"), 2);
+    get(&node, "shop.test", "/ttl/x", &[]).await;
+    assert_eq!(get(&node, "shop.test", "/ttl/x", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    get(&node, "shop.test", "/micro/x", &[]).await;
+    assert_eq!(get(&node, "shop.test", "/micro/x", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_ne!(get(&node, "shop.test", "/micro/x", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn keys_follow_route_rules_for_query_headers_and_country() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/k", Script::ok("max-age=60"));
+    let routes = r#"
+[[sites.routes]]
+path = "/k"
+cache_key_query_exclude = ["utm_source"]
+cache_key_headers = ["x-lang"]
+cache_key_country = true
+"#;
+    let node = node_for(&origin, "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]", routes).await;
+    get(&node, "shop.test", "/k?a=1&utm_source=x", &[("x-lang", "de"), ("cf-ipcountry", "DE")]).await;
+    let same = get(&node, "shop.test", "/k?a=1&utm_source=y", &[("x-lang", "de"), ("cf-ipcountry", "DE")]).await;
+    assert_eq!(same.header("x-cache").as_deref(), Some("HIT"));
+    let lang = get(&node, "shop.test", "/k?a=1", &[("x-lang", "fr"), ("cf-ipcountry", "DE")]).await;
+    assert_eq!(lang.header("x-cache").as_deref(), Some("MISS"));
+    let country = get(&node, "shop.test", "/k?a=1", &[("x-lang", "de"), ("cf-ipcountry", "US")]).await;
+    assert_eq!(country.header("x-cache").as_deref(), Some("MISS"));
+    let query = get(&node, "shop.test", "/k?a=2", &[("x-lang", "de"), ("cf-ipcountry", "DE")]).await;
+    assert_eq!(query.header("x-cache").as_deref(), Some("MISS"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_responses_stream_through_uncached() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/big", Script::ok("max-age=60").body(&"x".repeat(200_000)));
+    let node = node_for(&origin, "", "").await;
+    let toml_extra = "[cache]\nregional = \"off\"\nmax_object_size = \"64KiB\"\nmemory = \"1MiB\"";
+    let small = start_node(&node_toml("eu-central", toml_extra, &site(&origin, ""))).await;
+    for _ in 0..2 {
+        let r = get(&small, "shop.test", "/big", &[]).await;
+        assert_eq!(r.body.len(), 200_000);
+        assert!(r.header("cache-status").unwrap().contains("too-large"));
+    }
+    assert_eq!(origin.hits("/big"), 2);
+    small.shutdown().await;
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn poisoning_through_unkeyed_headers_does_not_reach_other_clients() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script(
+        "/p",
+        Script::ok("max-age=60")
+            .echo_header("x-forwarded-host")
+            .also_echo("x-original-url"),
+    );
+    let node = node_for(&origin, "", "").await;
+    let attack = send(
+        node.http_addrs()[0],
+        "GET",
+        "shop.test",
+        "/p",
+        &[("x-forwarded-host", "evil.example"), ("x-original-url", "/admin")],
+        "fat body",
+    )
+    .await;
+    assert!(!attack.text().contains("evil"), "{}", attack.text());
+    assert!(!attack.text().contains("/admin"));
+    let victim = get(&node, "shop.test", "/p", &[]).await;
+    assert!(!victim.text().contains("evil"));
+    assert_eq!(origin.last_body("/p"), "", "a GET body is never forwarded by the cache");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_embedded_regional_tier_survives_a_restart() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/persist", Script::ok("max-age=600").body("durable"));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = format!("[cache]\nregional = \"embedded\"\npath = \"{}\"", dir.path().join("cache.redb").display());
+    let node = node_for(&origin, &cache, "").await;
+    get(&node, "shop.test", "/persist", &[]).await;
+    // The regional write happens in the background.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.shutdown().await;
+    let node = node_for(&origin, &cache, "").await;
+    let r = get(&node, "shop.test", "/persist", &[]).await;
+    assert_eq!(r.text(), "durable");
+    assert_eq!(r.header("x-cache").as_deref(), Some("HIT"));
+    assert!(r.header("cache-status").unwrap().contains("detail=regional"));
+    assert_eq!(origin.hits("/persist"), 1);
+    node.shutdown().await;
+}
