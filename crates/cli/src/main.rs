@@ -2,6 +2,7 @@
 //! Must never hold logic that a library part should own.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod check_config;
 mod demo;
 mod probe;
@@ -67,6 +68,9 @@ enum Command {
     /// Time a URL (DNS, connect, TLS, TTFB, total; min/median/p95) from emulated vantage
     /// points in the demo world, or from this machine for any other URL.
     Probe(probe::Args),
+    /// Purge the edge cache (by URL, prefix, tag or host) or show its statistics, through a
+    /// node's admin API.
+    Cache(cache::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,5 +84,6 @@ fn main() -> ExitCode {
         Command::CheckConfig { config, json } => check_config::run(&config, json),
         Command::Demo(args) => demo::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Cache(args) => cache::run(args),
     }
 }

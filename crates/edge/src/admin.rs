@@ -24,6 +24,12 @@ pub fn router(control: Arc<NodeControl>) -> Router {
         .route("/admin/v1/origins", get(origins))
         .route("/admin/v1/reload", post(reload))
         .route("/admin/v1/config", get(config_summary))
+        .route("/admin/v1/cache", get(crate::admin_cache::stats))
+        .route("/admin/v1/cache/purge", post(crate::admin_cache::purge))
+        .route(
+            "/admin/v1/cache/purge/receive",
+            post(crate::admin_cache::receive),
+        )
         .route_layer(middleware::from_fn_with_state(
             control.clone(),
             require_token,

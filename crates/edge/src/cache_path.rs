@@ -199,8 +199,14 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
             let f = found
                 .response
                 .freshness(now(), &site_cache.freshness);
+            // A soft purge makes the entry stale now: served while revalidating only where
+            // `stale-while-revalidate` allows, otherwise revalidated first.
             let verdict = if found.soft_purged {
-                if f.may_serve_while_revalidating() || f.is_fresh() {
+                let stale_allowed = !f.no_cache && !f.must_revalidate;
+                if stale_allowed
+                    && (f.may_serve_while_revalidating()
+                        || (f.is_fresh() && f.stale_while_revalidate > 0))
+                {
                     Verdict::StaleWhileRevalidate
                 } else {
                     Verdict::Revalidate

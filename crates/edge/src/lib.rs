@@ -9,6 +9,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod admin_cache;
 pub mod body;
 pub mod cache_metrics;
 pub mod cache_path;

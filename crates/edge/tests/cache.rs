@@ -374,3 +374,136 @@ async fn the_embedded_regional_tier_survives_a_restart() {
     assert_eq!(origin.hits("/persist"), 1);
     node.shutdown().await;
 }
+
+async fn purge(node: &regionless_edge::Node, body: &str) -> Reply {
+    let addr = node.admin_addr().unwrap();
+    send(
+        addr,
+        "POST",
+        "admin",
+        "/admin/v1/cache/purge",
+        &[("authorization", "Bearer test-token-0123456789"), ("content-type", "application/json")],
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn purges_by_url_prefix_tag_and_site_hard_and_soft() {
+    let origin = ScriptedOrigin::start().await;
+    for path in ["/p/1", "/p/2", "/q/1"] {
+        origin.script(path, Script::ok("max-age=600").header("etag", "\"x\"").header("cache-tag", "all, product-7"));
+    }
+    let node = node_for(&origin, "", "").await;
+    let hit = |path: &'static str| {
+        let node = &node;
+        async move { get(node, "shop.test", path, &[]).await.header("x-cache").unwrap() }
+    };
+    for path in ["/p/1", "/p/2", "/q/1"] {
+        hit(path).await;
+        assert_eq!(hit(path).await, "HIT");
+    }
+    // Malformed purges name the problem.
+    for bad in [r#"{"tag": "has space"}"#, r#"{"url": "not a url"}"#, r#"{}"#, r#"{"tag":"a","site":"b"}"#, "nope"] {
+        let r = purge(&node, bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.json()["error"].as_str().is_some());
+    }
+    let r = purge(&node, r#"{"url": "http://shop.test/p/1"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(hit("/p/1").await, "MISS");
+    assert_eq!(hit("/p/2").await, "HIT");
+    purge(&node, r#"{"prefix": "http://shop.test/p/"}"#).await;
+    assert_eq!(hit("/p/2").await, "MISS");
+    assert_eq!(hit("/q/1").await, "HIT");
+    // Soft purge: revalidated (the origin answers 304), not refetched.
+    let before = origin.not_modified();
+    purge(&node, r#"{"tag": "product-7", "soft": true}"#).await;
+    assert_eq!(hit("/q/1").await, "REVALIDATED");
+    assert_eq!(origin.not_modified(), before + 1);
+    purge(&node, r#"{"site": "shop.test"}"#).await;
+    assert_eq!(hit("/q/1").await, "MISS");
+    let stats = admin_get(&node, "/admin/v1/cache", Some("test-token-0123456789")).await;
+    assert_eq!(stats.json()["purges"], 4);
+    let metrics = admin_get(&node, "/metrics", None).await.text();
+    assert!(metrics.contains("regionless_cache_hits_total{tier=\"memory\"}"), "{metrics}");
+    assert!(metrics.contains("regionless_cache_purge_propagation_seconds"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_nodes_share_a_redis_tier_and_a_tag_purge_reaches_both() {
+    let redis = regionless_store::testing::RedisServer::start();
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/shared", Script::ok("max-age=600").header("cache-tag", "catalog").body("v1"));
+    let cache = format!("[cache]\nregional = \"{}\"", redis.url());
+    let a = node_for(&origin, &cache, "").await;
+    let b = node_for(&origin, &cache, "").await;
+    assert_eq!(get(&a, "shop.test", "/shared", &[]).await.header("x-cache").as_deref(), Some("MISS"));
+    // Node B finds A's copy in the region's tier.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let from_b = loop {
+        let r = get(&b, "shop.test", "/shared", &[]).await;
+        if r.header("x-cache").as_deref() == Some("HIT") || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(from_b.header("cache-status").unwrap().contains("detail=regional"), "{:?}", from_b.header("cache-status"));
+    assert_eq!(origin.hits("/shared"), 1);
+    origin.script("/shared", Script::ok("max-age=600").header("cache-tag", "catalog").body("v2"));
+    let r = purge(&a, r#"{"tag": "catalog"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // B applies the purge from Redis pub/sub (well under a second).
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let r = get(&b, "shop.test", "/shared", &[]).await;
+        if r.text() == "v2" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node B still serves the purged copy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(get(&a, "shop.test", "/shared", &[]).await.text(), "v2");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn parallel_misses_on_two_nodes_sharing_redis_make_one_origin_request() {
+    let redis = regionless_store::testing::RedisServer::start();
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/region-hot", Script::ok("max-age=600").body("once").delay(Duration::from_millis(400)));
+    let cache = format!("[cache]\nregional = \"{}\"", redis.url());
+    let a = node_for(&origin, &cache, "").await;
+    let b = node_for(&origin, &cache, "").await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let addr = if i % 2 == 0 { a.http_addrs()[0] } else { b.http_addrs()[0] };
+        tasks.push(tokio::spawn(async move { send(addr, "GET", "shop.test", "/region-hot", &[], "").await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().text(), "once");
+    }
+    assert_eq!(origin.hits("/region-hot"), 1, "the region-wide lock lets one node fetch");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_tier_is_skipped_and_requests_are_still_served() {
+    let mut redis = regionless_store::testing::RedisServer::start();
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/r", Script::ok("max-age=600").body("served"));
+    let cache = format!("[cache]\nregional = \"{}\"", redis.url());
+    let node = node_for(&origin, &cache, "").await;
+    redis.kill();
+    let r = get(&node, "shop.test", "/r", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "served");
+    let again = get(&node, "shop.test", "/r", &[]).await;
+    assert_eq!(again.header("x-cache").as_deref(), Some("HIT"), "tier 1 still works");
+    let stats = admin_get(&node, "/admin/v1/cache", Some("test-token-0123456789")).await;
+    assert!(stats.json()["regional_errors"].as_u64().unwrap() >= 1);
+    node.shutdown().await;
+}

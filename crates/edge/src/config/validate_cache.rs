@@ -88,7 +88,7 @@ pub(super) fn site_cache(p: &mut Problems, at: &str, raw: Option<&RawSiteCache>)
     }
     SiteCache {
         enabled: c.enabled.unwrap_or(true),
-        grace: p.duration(&format!("{at}.cache.grace"), c.grace.as_ref(), Duration::from_secs(10)),
+        grace: p.duration(&format!("{at}.cache.grace"), c.grace.as_ref(), Duration::ZERO),
         freshness: FreshnessPolicy {
             heuristic_percent,
             heuristic_max: p.duration(
