@@ -183,21 +183,66 @@ fn keep_first(slot: &mut Option<Delta>, arg: Option<Arg<'_>>) {
 pub enum DirectiveSource {
     /// `CDN-Cache-Control` was present and valid: `Cache-Control` and `Expires` are ignored.
     CdnCacheControl,
+    /// `Surrogate-Control` (W3C Edge Architecture 1.0) addressed to every surrogate or to this
+    /// one: `Cache-Control` and `Expires` are ignored, as with `CDN-Cache-Control`.
+    SurrogateControl,
     /// Plain `Cache-Control` (possibly absent: then all defaults).
     CacheControl,
 }
 
-/// The directives this shared cache obeys for a response (RFC 9213 §2.1): a present, valid,
-/// non-empty `CDN-Cache-Control` wins and `Cache-Control` and `Expires` are then ignored;
-/// otherwise `Cache-Control`.
-pub fn response_directives(headers: &HeaderMap) -> (Directives, DirectiveSource) {
-    match Directives::from_cdn_cache_control(headers) {
-        Some(d) => (d, DirectiveSource::CdnCacheControl),
-        None => (
-            Directives::from_cache_control(headers),
-            DirectiveSource::CacheControl,
-        ),
+/// The name this cache answers to in `Surrogate-Control` targets; sent upstream in
+/// `Surrogate-Capability: regionless="Surrogate/1.0"`.
+pub const SURROGATE_NAME: &str = "regionless";
+
+/// `Surrogate-Control` directives that apply to this cache: those without a target, and those
+/// whose `;target` is [`SURROGATE_NAME`]. Understood: `max-age=N[+M]` (the `+M` stale part is
+/// ignored), `no-store`. `None` when the header is absent or names only other surrogates.
+pub fn surrogate_directives(headers: &HeaderMap) -> Option<Directives> {
+    let mut d = Directives::default();
+    let mut any = false;
+    for value in headers.get_all("surrogate-control") {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for item in split_list(&text) {
+            let (directive, target) = match item.split_once(';') {
+                Some((d, t)) => (d.trim(), Some(t.trim())),
+                None => (item, None),
+            };
+            if target.is_some_and(|t| !t.eq_ignore_ascii_case(SURROGATE_NAME)) {
+                continue;
+            }
+            let (name, arg) = split_directive(directive);
+            match name.to_ascii_lowercase().as_str() {
+                "max-age" => {
+                    let arg = arg.unwrap_or_default();
+                    let seconds = arg.split('+').next().unwrap_or_default();
+                    d.max_age = Some(parse_delta_seconds(seconds));
+                    any = true;
+                }
+                "no-store" => {
+                    d.no_store = true;
+                    any = true;
+                }
+                _ => {}
+            }
+        }
     }
+    any.then_some(d)
+}
+
+/// The directives this shared cache obeys for a response (RFC 9213 §2.1): a present, valid,
+/// non-empty `CDN-Cache-Control` wins and `Cache-Control` and `Expires` are then ignored; then
+/// `Surrogate-Control` addressed to us (same effect); otherwise `Cache-Control`.
+pub fn response_directives(headers: &HeaderMap) -> (Directives, DirectiveSource) {
+    if let Some(d) = Directives::from_cdn_cache_control(headers) {
+        return (d, DirectiveSource::CdnCacheControl);
+    }
+    if let Some(d) = surrogate_directives(headers) {
+        return (d, DirectiveSource::SurrogateControl);
+    }
+    (
+        Directives::from_cache_control(headers),
+        DirectiveSource::CacheControl,
+    )
 }
 
 /// Splits a comma-separated list (RFC 9110 §5.6.1), not splitting inside quoted strings, and
@@ -421,6 +466,30 @@ mod sf {
 /// RFC 9110 §5.6.2 `tchar`: the bytes a token may contain.
 pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::*;
+    use crate::test_support::h;
+
+    #[test]
+    fn surrogate_control_for_us_or_everyone_overrides_cache_control() {
+        let (d, src) = response_directives(&h(&[
+            ("cache-control", "no-store"),
+            ("surrogate-control", "max-age=10000;regionless"),
+        ]));
+        assert_eq!(src, DirectiveSource::SurrogateControl);
+        assert_eq!(d.max_age, Some(Delta::Seconds(10000)));
+        assert!(!d.no_store);
+        let (d, _) = response_directives(&h(&[("surrogate-control", "no-store")]));
+        assert!(d.no_store);
+        let (_, src) = response_directives(&h(&[
+            ("cache-control", "max-age=5"),
+            ("surrogate-control", "max-age=100;other-cdn"),
+        ]));
+        assert_eq!(src, DirectiveSource::CacheControl, "other targets are ignored");
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use regionless_cache::tiers::stats::CacheStats;
 use regionless_cache::tiers::{keep_for, EdgeCache, Found, Lookup};
 use regionless_cache::validation::{
     answers_not_modified, conditional_request_headers, freshen_headers, headers_to_store,
-    not_modified_headers, not_modified_selects,
+    not_modified_headers,
 };
 
 use crate::body::{self, BoxError, ResponseBody};
@@ -383,6 +383,8 @@ fn from_stored(
         r
     };
     let h = response.headers_mut();
+    // Surrogate-Control is addressed to surrogates like us, never passed to clients.
+    h.remove("surrogate-control");
     h.insert(header::AGE, HeaderValue::from(age));
     h.insert("x-cache", x_cache.header_value());
     h.insert("cache-status", status.header_value());
@@ -408,6 +410,9 @@ const UNKEYED_OVERRIDES: [&str; 10] = [
     "x-http-method",
     "x-method-override",
 ];
+
+/// Our `Surrogate-Capability` (the name matches `directives::SURROGATE_NAME`).
+const SURROGATE_CAPABILITY: &str = "regionless=\"Surrogate/1.0\"";
 
 /// Client conditionals removed from a fetch that fills the cache: the cache needs the full
 /// response and answers the client's conditional itself.
@@ -438,6 +443,8 @@ impl<'a> Forward<'a> {
         for name in UNKEYED_OVERRIDES {
             headers.remove(name);
         }
+        // Edge Architecture 1.0: tells the origin which `Surrogate-Control` target is us.
+        headers.insert("surrogate-capability", HeaderValue::from_static(SURROGATE_CAPABILITY));
         if self.ranged || self.method != Method::GET {
             return;
         }
@@ -488,11 +495,12 @@ impl<'a> Forward<'a> {
                 return stale;
             }
         }
-        if status == StatusCode::NOT_MODIFIED {
+        // Client conditionals never reach the origin on this path (see `adjust_upstream`), so a
+        // 304 answers the validators of the one stored response we sent: it selects that
+        // response (RFC 9111 §4.3.4) even if it names another ETag, which is not taken over.
+        if status == StatusCode::NOT_MODIFIED && !self.ranged && self.method == Method::GET {
             if let Some(found) = self.stored.clone() {
-                if not_modified_selects(&found.response.headers, response.headers()) {
-                    return self.freshened(&found, response.headers());
-                }
+                return self.freshened(&found, response.headers());
             }
         }
         self.store_or_pass(response)
@@ -590,8 +598,8 @@ impl<'a> Forward<'a> {
             }
             Ok(()) => {
                 status.stored = true;
-                label(&mut response, XCache::Miss, &status);
                 let stored_headers = headers_to_store(response.headers());
+                label(&mut response, XCache::Miss, &status);
                 let client_has_it =
                     answers_not_modified(&self.method, &self.request_headers, &stored_headers);
                 let limit = self.plan.cache.config().max_object_bytes;
@@ -630,6 +638,7 @@ impl<'a> Forward<'a> {
 /// Sets `x-cache` and appends our `Cache-Status` member after the origin's.
 fn label(response: &mut Response<ResponseBody>, x_cache: XCache, status: &CacheStatus) {
     let h = response.headers_mut();
+    h.remove("surrogate-control");
     let combined = status.appended_to(h.get("cache-status"));
     h.insert("cache-status", combined);
     h.insert("x-cache", x_cache.header_value());

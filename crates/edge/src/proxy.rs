@@ -269,13 +269,10 @@ fn invalidate_after_unsafe(
                 .to_string()
         })
         .collect();
-    let cache = cache.clone();
     // Tier 1 is cleared before the response leaves; tier 2 follows in the background.
-    tokio::spawn(async move {
-        for key in keys {
-            cache.invalidate(&key).await;
-        }
-    });
+    for key in keys {
+        cache.invalidate_soon(key);
+    }
 }
 
 /// A stale-while-revalidate refresh, run after the client got its stale answer and not
