@@ -488,7 +488,11 @@ mod surrogate_tests {
             ("cache-control", "max-age=5"),
             ("surrogate-control", "max-age=100;other-cdn"),
         ]));
-        assert_eq!(src, DirectiveSource::CacheControl, "other targets are ignored");
+        assert_eq!(
+            src,
+            DirectiveSource::CacheControl,
+            "other targets are ignored"
+        );
     }
 }
 

@@ -197,6 +197,14 @@ pub fn age_value(headers: &HeaderMap) -> Option<u64> {
 /// A `Date` in the future gives an apparent age of 0; a clock earlier than `response_time`
 /// gives a resident time of 0.
 pub fn current_age(headers: &HeaderMap, exchange: &Exchange, now: SystemTime) -> u64 {
+    let resident_time = secs_between(now, exchange.response_time);
+    corrected_initial_age(headers, exchange).saturating_add(resident_time)
+}
+
+/// `corrected_initial_age` (§4.2.3): the age when the response arrived; `current_age` adds the
+/// time it has been stored since. Depends only on the stored headers and exchange times, so a
+/// cache can compute it once per stored response.
+pub fn corrected_initial_age(headers: &HeaderMap, exchange: &Exchange) -> u64 {
     let apparent_age = secs_between(
         exchange.response_time,
         date_value(headers, exchange.response_time),
@@ -206,9 +214,12 @@ pub fn current_age(headers: &HeaderMap, exchange: &Exchange, now: SystemTime) ->
     let corrected_age_value = age_value(headers)
         .unwrap_or(u64::MAX / 4)
         .saturating_add(response_delay);
-    let corrected_initial_age = apparent_age.max(corrected_age_value);
-    let resident_time = secs_between(now, exchange.response_time);
-    corrected_initial_age.saturating_add(resident_time)
+    apparent_age.max(corrected_age_value)
+}
+
+/// Seconds from `earlier` to `later`, 0 when `later` is not after `earlier`.
+pub fn seconds_since(later: SystemTime, earlier: SystemTime) -> u64 {
+    secs_between(later, earlier)
 }
 
 /// What the cache may do with a stored response right now.

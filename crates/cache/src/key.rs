@@ -54,6 +54,11 @@ impl CacheKey {
         self
     }
 
+    /// The key's text, by value.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// The key's text.
     pub fn as_str(&self) -> &str {
         &self.0

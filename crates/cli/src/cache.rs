@@ -13,7 +13,11 @@ use hyper_util::rt::TokioExecutor;
 #[derive(ClapArgs)]
 pub struct Args {
     /// The node's admin listener.
-    #[arg(long, env = "REGIONLESS_ADMIN", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "REGIONLESS_ADMIN",
+        default_value = "http://127.0.0.1:9090"
+    )]
     admin: String,
     /// The admin bearer token.
     #[arg(long, env = "REGIONLESS_ADMIN_TOKEN", hide_env_values = true)]
@@ -54,7 +58,10 @@ enum CacheCommand {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -74,7 +81,12 @@ async fn run_async(args: Args) -> ExitCode {
             soft,
         } => {
             let mut req = serde_json::json!({ "soft": soft });
-            for (k, v) in [("url", url), ("prefix", prefix), ("tag", tag), ("site", site)] {
+            for (k, v) in [
+                ("url", url),
+                ("prefix", prefix),
+                ("tag", tag),
+                ("site", site),
+            ] {
                 if let Some(v) = v {
                     req[k] = serde_json::Value::String(v.clone());
                 }
@@ -118,14 +130,21 @@ async fn run_async(args: Args) -> ExitCode {
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     if !status.is_success() {
-        let message = value["error"].as_str().map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), str::to_string);
+        let message = value["error"].as_str().map_or_else(
+            || String::from_utf8_lossy(&bytes).into_owned(),
+            str::to_string,
+        );
         eprintln!("error: {status}: {message}");
         return ExitCode::FAILURE;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return ExitCode::SUCCESS;
     }
     match args.command {
@@ -134,7 +153,11 @@ async fn run_async(args: Args) -> ExitCode {
                 "purged {} {} ({}), id {}",
                 value["kind"].as_str().unwrap_or("?"),
                 value["target"].as_str().unwrap_or("?"),
-                if value["soft"].as_bool().unwrap_or(false) { "soft: marked stale" } else { "hard: removed" },
+                if value["soft"].as_bool().unwrap_or(false) {
+                    "soft: marked stale"
+                } else {
+                    "hard: removed"
+                },
                 value["id"].as_str().unwrap_or("?")
             );
             for peer in value["peers"].as_array().into_iter().flatten() {
@@ -142,7 +165,11 @@ async fn run_async(args: Args) -> ExitCode {
                 println!(
                     "  peer {:<40} {}",
                     peer["peer"].as_str().unwrap_or("?"),
-                    if ok { "ok".to_string() } else { format!("FAILED: {}", peer["error"].as_str().unwrap_or("?")) }
+                    if ok {
+                        "ok".to_string()
+                    } else {
+                        format!("FAILED: {}", peer["error"].as_str().unwrap_or("?"))
+                    }
                 );
             }
         }
@@ -152,8 +179,16 @@ async fn run_async(args: Args) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let pct = |v: &serde_json::Value| format!("{:.1} %", v.as_f64().unwrap_or(0.0) * 100.0);
-            println!("{:<22} {}", "hit ratio (memory)", pct(&value["hit_ratio"]["memory"]));
-            println!("{:<22} {}", "hit ratio (regional)", pct(&value["hit_ratio"]["regional"]));
+            println!(
+                "{:<22} {}",
+                "hit ratio (memory)",
+                pct(&value["hit_ratio"]["memory"])
+            );
+            println!(
+                "{:<22} {}",
+                "hit ratio (regional)",
+                pct(&value["hit_ratio"]["regional"])
+            );
             for (label, key) in [
                 ("misses", "misses"),
                 ("stores", "stores"),

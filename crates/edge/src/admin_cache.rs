@@ -71,17 +71,30 @@ pub fn target_of(req: &PurgeRequest) -> Result<PurgeTarget, String> {
         "tag" => PurgeTarget::tag(value),
         _ => PurgeTarget::site(value),
     };
-    parsed.map_err(|e| format!("{kind} `{}`: {e}", value.chars().take(200).collect::<String>()))
+    parsed.map_err(|e| {
+        format!(
+            "{kind} `{}`: {e}",
+            value.chars().take(200).collect::<String>()
+        )
+    })
 }
 
 /// `POST /admin/v1/cache/purge`.
 pub async fn purge(State(control): State<Arc<NodeControl>>, body: Bytes) -> Response {
     let Some(cache) = control.state.cache.clone() else {
-        return error(StatusCode::CONFLICT, "the cache is disabled on this node ([cache] enabled = false)");
+        return error(
+            StatusCode::CONFLICT,
+            "the cache is disabled on this node ([cache] enabled = false)",
+        );
     };
     let req: PurgeRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed purge request: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("malformed purge request: {e}"),
+            )
+        }
     };
     let target = match target_of(&req) {
         Ok(t) => t,
@@ -90,7 +103,12 @@ pub async fn purge(State(control): State<Arc<NodeControl>>, body: Bytes) -> Resp
     let ban = match cache.purge(target, req.soft).await {
         Ok(ban) => ban,
         // Applied here; the store could not carry it further: say so rather than pretend.
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("purge applied on this node only: the regional store is unavailable ({e})")),
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("purge applied on this node only: the regional store is unavailable ({e})"),
+            )
+        }
     };
     let peers = forward_to_peers(&control, &ban).await;
     let m = ban.to_message();
@@ -118,7 +136,10 @@ pub async fn receive(State(control): State<Arc<NodeControl>>, body: Bytes) -> Re
     };
     match cache.receive(ban).await {
         Ok(new) => Json(serde_json::json!({ "applied": new })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("applied on this node only: {e}")),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("applied on this node only: {e}"),
+        ),
     }
 }
 
@@ -142,9 +163,11 @@ async fn forward_to_peers(control: &NodeControl, ban: &Ban) -> Vec<PeerResult> {
             let name = peer.to_string();
             let result = async {
                 let client = client.ok_or("no HTTP client")?;
-                let url = peer.join("admin/v1/cache/purge/receive").map_err(|e| e.to_string())?;
-                let mut req = http::Request::post(url.as_str())
-                    .header("content-type", "application/json");
+                let url = peer
+                    .join("admin/v1/cache/purge/receive")
+                    .map_err(|e| e.to_string())?;
+                let mut req =
+                    http::Request::post(url.as_str()).header("content-type", "application/json");
                 if let Some(t) = &token {
                     req = req.header("authorization", format!("Bearer {t}"));
                 }
@@ -180,7 +203,13 @@ pub async fn stats(State(control): State<Arc<NodeControl>>) -> Response {
     let s = cache.stats.snapshot();
     let (objects, bytes) = cache.memory_usage();
     let lookups = s.hits_memory + s.hits_regional + s.misses;
-    let ratio = |n: u64| if lookups == 0 { 0.0 } else { n as f64 / lookups as f64 };
+    let ratio = |n: u64| {
+        if lookups == 0 {
+            0.0
+        } else {
+            n as f64 / lookups as f64
+        }
+    };
     Json(serde_json::json!({
         "enabled": true,
         "hit_ratio": { "memory": ratio(s.hits_memory), "regional": ratio(s.hits_regional) },

@@ -22,7 +22,9 @@ use regionless_cache::cache_status::{CacheStatus, Forward as FwdReason, XCache};
 use regionless_cache::directives::Directives;
 use regionless_cache::freshness::Verdict;
 use regionless_cache::key::{primary_key, secondary_key, vary_field_names};
-use regionless_cache::range::{answer_range, content_range, unsatisfied_content_range, RangeAnswer};
+use regionless_cache::range::{
+    answer_range, content_range, unsatisfied_content_range, RangeAnswer,
+};
 use regionless_cache::storable::{storability, RequestParts, ResponseParts};
 use regionless_cache::tiers::coalesce::{LeadGuard, Turn};
 use regionless_cache::tiers::entry::StoredResponse;
@@ -77,7 +79,7 @@ pub fn plan<'a>(
     }
     Some(Plan {
         cache: cache.clone(),
-        key: key.as_str().to_string(),
+        key: key.into_string(),
         route: route_cache,
         site,
     })
@@ -196,9 +198,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
             _ => None,
         };
         if let Some(found) = &stored {
-            let f = found
-                .response
-                .freshness(now(), &site_cache.freshness);
+            let f = found.response.freshness(now(), &site_cache.freshness);
             // A soft purge makes the entry stale now: served while revalidating only where
             // `stale-while-revalidate` allows, otherwise revalidated first.
             let verdict = if found.soft_purged {
@@ -221,7 +221,14 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                         collapsed,
                         ..CacheStatus::hit(&cache_name(&plan), f.ttl())
                     };
-                    let response = from_stored(&plan, &found.response, &method, headers, XCache::Hit, status);
+                    let response = from_stored(
+                        &plan,
+                        &found.response,
+                        &method,
+                        headers,
+                        XCache::Hit,
+                        status,
+                    );
                     return Decision::Serve(response);
                 }
                 Verdict::StaleWhileRevalidate => {
@@ -231,8 +238,14 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                         detail: Some(format!("{}-stale-while-revalidate", found.tier.as_str())),
                         ..CacheStatus::hit(&cache_name(&plan), f.ttl())
                     };
-                    let response =
-                        from_stored(&plan, &found.response, &method, headers, XCache::Stale, status);
+                    let response = from_stored(
+                        &plan,
+                        &found.response,
+                        &method,
+                        headers,
+                        XCache::Stale,
+                        status,
+                    );
                     // One refresh at a time per key: if another request leads, it refreshes.
                     if let Turn::Lead(guard) = plan.cache.coalesce(&plan.key) {
                         let ticket = RefreshTicket {
@@ -286,7 +299,10 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                         // Another node of the region is fetching: wait for its copy in tier 2.
                         CacheStats::bump(&plan.cache.stats.coalesced_waits);
                         let deadline = Instant::now() + plan.cache.config().lock_timeout;
-                        let _ = plan.cache.wait_for_region(&plan.key, headers, deadline).await;
+                        let _ = plan
+                            .cache
+                            .wait_for_region(&plan.key, headers, deadline)
+                            .await;
                         drop(guard);
                         waited = true;
                         collapsed = true;
@@ -327,9 +343,7 @@ fn from_stored(
     x_cache: XCache,
     status: CacheStatus,
 ) -> Response<ResponseBody> {
-    let age = stored
-        .freshness(now(), &plan.site.cfg.cache.freshness)
-        .age;
+    let age = stored.freshness(now(), &plan.site.cfg.cache.freshness).age;
     let mut response = if answers_not_modified(method, request, &stored.headers) {
         let mut r = Response::new(body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -337,8 +351,7 @@ fn from_stored(
         r
     } else {
         let length = stored.body.len() as u64;
-        let ranged = stored.status == StatusCode::OK
-            && request.contains_key(header::RANGE);
+        let ranged = stored.status == StatusCode::OK && request.contains_key(header::RANGE);
         let answer = if ranged {
             answer_range(method, request, &stored.headers, length)
         } else {
@@ -416,7 +429,8 @@ const SURROGATE_CAPABILITY: &str = "regionless=\"Surrogate/1.0\"";
 
 /// Client conditionals removed from a fetch that fills the cache: the cache needs the full
 /// response and answers the client's conditional itself.
-const CLIENT_CONDITIONALS: [header::HeaderName; 2] = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE];
+const CLIENT_CONDITIONALS: [header::HeaderName; 2] =
+    [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE];
 
 impl<'a> Forward<'a> {
     /// The background refresh of a stale entry (stale-while-revalidate, soft purge): a GET
@@ -444,7 +458,10 @@ impl<'a> Forward<'a> {
             headers.remove(name);
         }
         // Edge Architecture 1.0: tells the origin which `Surrogate-Control` target is us.
-        headers.insert("surrogate-capability", HeaderValue::from_static(SURROGATE_CAPABILITY));
+        headers.insert(
+            "surrogate-capability",
+            HeaderValue::from_static(SURROGATE_CAPABILITY),
+        );
         if self.ranged || self.method != Method::GET {
             return;
         }
@@ -509,6 +526,7 @@ impl<'a> Forward<'a> {
     /// RFC 9111 §4.3.4: update the stored response's headers from the 304 and serve it.
     fn freshened(self, found: &Found, not_modified: &HeaderMap) -> Response<ResponseBody> {
         let mut updated = (*found.response).clone();
+        updated.facts = Default::default();
         freshen_headers(
             &mut updated.headers,
             not_modified,
@@ -668,7 +686,13 @@ struct OwnedStore {
 
 impl OwnedStore {
     fn save(mut self, stored: StoredResponse) {
-        let keep = keep_for(&stored, now(), &self.freshness, self.grace, self.cache.config());
+        let keep = keep_for(
+            &stored,
+            now(),
+            &self.freshness,
+            self.grace,
+            self.cache.config(),
+        );
         let vary = vary_field_names(&stored.headers).unwrap_or_default();
         if vary.is_empty() {
             self.cache.store(&self.key, stored, keep);
@@ -704,6 +728,7 @@ impl OwnedStore {
             stored_at: now(),
             lifetime_override: self.lifetime_override,
             key: primary_of(&self.key).to_string(),
+            facts: Default::default(),
         };
         self.save(stored);
     }

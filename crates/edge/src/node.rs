@@ -399,7 +399,9 @@ async fn open_cache(
     cache.follow_purges();
     metrics
         .registry
-        .register_collector(Box::new(crate::cache_metrics::CacheCollector(cache.clone())));
+        .register_collector(Box::new(crate::cache_metrics::CacheCollector(
+            cache.clone(),
+        )));
     Ok((Some(cache), store))
 }
 

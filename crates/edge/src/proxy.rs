@@ -221,8 +221,7 @@ fn bypass_reason(
     route: Option<&crate::config::RouteConfig>,
 ) -> regionless_cache::cache_status::Forward {
     use regionless_cache::cache_status::Forward;
-    let route_bypass =
-        route.is_some_and(|r| r.cache.mode == crate::config::CacheMode::Bypass);
+    let route_bypass = route.is_some_and(|r| r.cache.mode == crate::config::CacheMode::Bypass);
     if state.cache.is_none() || !site.cfg.cache.enabled || route_bypass {
         Forward::Bypass
     } else {
@@ -327,7 +326,9 @@ impl Refresh {
             if let Some(flags) = &site.flags_header {
                 forwarded.headers.insert("x-feature-flags", flags.clone());
             }
-            if let Ok((response, origin)) = proxy(&self.state, site, &order, forwarded, &mut log).await {
+            if let Ok((response, origin)) =
+                proxy(&self.state, site, &order, forwarded, &mut log).await
+            {
                 let response = respond(&self.rt, site, origin, response, &mut log);
                 // Reading the body to its end is what stores it.
                 let _ = forward.complete(response).into_body().collect().await;

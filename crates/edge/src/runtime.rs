@@ -47,9 +47,19 @@ pub fn config_version(site: &SiteConfig) -> String {
     let origins: Vec<(&str, &str, &str, &str)> = site
         .origins
         .iter()
-        .map(|o| (o.name.as_str(), o.url.as_str(), o.pool.as_str(), o.region.as_str()))
+        .map(|o| {
+            (
+                o.name.as_str(),
+                o.url.as_str(),
+                o.pool.as_str(),
+                o.region.as_str(),
+            )
+        })
         .collect();
-    let text = format!("{origins:?}|{:?}|{:?}|{:?}", site.routes, site.flags, site.https_redirect);
+    let text = format!(
+        "{origins:?}|{:?}|{:?}|{:?}",
+        site.routes, site.flags, site.https_redirect
+    );
     let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, text.as_bytes());
     id.simple().to_string()[..12].to_string()
 }

@@ -1,8 +1,8 @@
 //! The edge cache on a real node: RFC 9111 semantics, tiers, coalescing, stale serving, purge.
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod cache_origin;
+mod common;
 
 use std::time::Duration;
 
@@ -27,8 +27,17 @@ region = "eu-central"
     )
 }
 
-async fn node_for(origin: &ScriptedOrigin, node_extra: &str, site_extra: &str) -> regionless_edge::Node {
-    start_node(&node_toml("eu-central", node_extra, &site(origin, site_extra))).await
+async fn node_for(
+    origin: &ScriptedOrigin,
+    node_extra: &str,
+    site_extra: &str,
+) -> regionless_edge::Node {
+    start_node(&node_toml(
+        "eu-central",
+        node_extra,
+        &site(origin, site_extra),
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -39,7 +48,10 @@ async fn miss_then_hit_with_age_and_cache_status() {
     let first = get(&node, "shop.test", "/a", &[]).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.header("x-cache").as_deref(), Some("MISS"));
-    assert!(first.header("cache-status").unwrap().contains("fwd=uri-miss"));
+    assert!(first
+        .header("cache-status")
+        .unwrap()
+        .contains("fwd=uri-miss"));
     assert!(first.header("cache-status").unwrap().contains("stored"));
     let second = get(&node, "shop.test", "/a", &[]).await;
     assert_eq!(second.text(), "hello");
@@ -64,7 +76,10 @@ async fn responses_that_must_not_be_stored_are_not() {
     let origin = ScriptedOrigin::start().await;
     origin.script("/nostore", Script::ok("no-store"));
     origin.script("/private", Script::ok("private, max-age=60"));
-    origin.script("/cookie", Script::ok("public, max-age=60").header("set-cookie", "s=1"));
+    origin.script(
+        "/cookie",
+        Script::ok("public, max-age=60").header("set-cookie", "s=1"),
+    );
     origin.script("/auth", Script::ok("max-age=60"));
     origin.script("/none", Script::ok(""));
     let node = node_for(&origin, "", "").await;
@@ -79,7 +94,11 @@ async fn responses_that_must_not_be_stored_are_not() {
             let r = get(&node, "shop.test", path, &headers).await;
             assert_eq!(r.header("x-cache").as_deref(), Some("MISS"), "{path}");
         }
-        assert_eq!(origin.hits(path), 2, "{path} must reach the origin every time");
+        assert_eq!(
+            origin.hits(path),
+            2,
+            "{path} must reach the origin every time"
+        );
     }
     let r = get(&node, "shop.test", "/private", &[]).await;
     assert!(r.header("cache-status").unwrap().contains("detail=private"));
@@ -96,17 +115,34 @@ async fn vary_selects_variants_with_accept_encoding_normalised() {
             .echo_header("accept-encoding"),
     );
     let node = node_for(&origin, "", "").await;
-    let gz = get(&node, "shop.test", "/v", &[("accept-encoding", "gzip, deflate")]).await;
+    let gz = get(
+        &node,
+        "shop.test",
+        "/v",
+        &[("accept-encoding", "gzip, deflate")],
+    )
+    .await;
     assert_eq!(gz.header("x-cache").as_deref(), Some("MISS"));
     // Same normalised value (gzip): a hit with the first response.
-    let gz2 = get(&node, "shop.test", "/v", &[("accept-encoding", "deflate,gzip")]).await;
+    let gz2 = get(
+        &node,
+        "shop.test",
+        "/v",
+        &[("accept-encoding", "deflate,gzip")],
+    )
+    .await;
     assert_eq!(gz2.header("x-cache").as_deref(), Some("HIT"));
     assert_eq!(gz2.text(), gz.text());
     let br = get(&node, "shop.test", "/v", &[("accept-encoding", "br")]).await;
     assert_eq!(br.header("x-cache").as_deref(), Some("MISS"));
     assert!(br.header("cache-status").unwrap().contains("fwd=vary-miss"));
     assert_eq!(br.text(), "br");
-    assert_eq!(get(&node, "shop.test", "/v", &[("accept-encoding", "br")]).await.text(), "br");
+    assert_eq!(
+        get(&node, "shop.test", "/v", &[("accept-encoding", "br")])
+            .await
+            .text(),
+        "br"
+    );
     assert_eq!(origin.hits("/v"), 2);
     node.shutdown().await;
 }
@@ -114,36 +150,71 @@ async fn vary_selects_variants_with_accept_encoding_normalised() {
 #[tokio::test]
 async fn stale_responses_are_revalidated_with_etag_and_304() {
     let origin = ScriptedOrigin::start().await;
-    origin.script("/r", Script::ok("max-age=1").header("etag", "\"v1\"").body("payload"));
+    origin.script(
+        "/r",
+        Script::ok("max-age=1")
+            .header("etag", "\"v1\"")
+            .body("payload"),
+    );
     let node = node_for(&origin, "", "").await;
-    assert_eq!(get(&node, "shop.test", "/r", &[]).await.header("x-cache").as_deref(), Some("MISS"));
+    assert_eq!(
+        get(&node, "shop.test", "/r", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("MISS")
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = get(&node, "shop.test", "/r", &[]).await;
     assert_eq!(r.header("x-cache").as_deref(), Some("REVALIDATED"));
     assert_eq!(r.text(), "payload");
-    assert_eq!(origin.not_modified(), 1, "the origin answered the revalidation with 304");
-    assert_eq!(origin.last_header("/r", "if-none-match").as_deref(), Some("\"v1\""));
+    assert_eq!(
+        origin.not_modified(),
+        1,
+        "the origin answered the revalidation with 304"
+    );
+    assert_eq!(
+        origin.last_header("/r", "if-none-match").as_deref(),
+        Some("\"v1\"")
+    );
     // Freshened: a hit again.
-    assert_eq!(get(&node, "shop.test", "/r", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(
+        get(&node, "shop.test", "/r", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
     node.shutdown().await;
 }
 
 #[tokio::test]
 async fn client_conditionals_and_ranges_are_answered_from_cache() {
     let origin = ScriptedOrigin::start().await;
-    origin.script("/c", Script::ok("max-age=60").header("etag", "\"e\"").body("0123456789"));
+    origin.script(
+        "/c",
+        Script::ok("max-age=60")
+            .header("etag", "\"e\"")
+            .body("0123456789"),
+    );
     let node = node_for(&origin, "", "").await;
     // A conditional miss: the cache fetches the full response and answers the 304 itself.
     let first = get(&node, "shop.test", "/c", &[("if-none-match", "\"e\"")]).await;
     assert_eq!(first.status, 304);
-    assert!(origin.last_header("/c", "if-none-match").is_none(), "client conditional not forwarded");
+    assert!(
+        origin.last_header("/c", "if-none-match").is_none(),
+        "client conditional not forwarded"
+    );
     let cond = get(&node, "shop.test", "/c", &[("if-none-match", "\"e\"")]).await;
     assert_eq!(cond.status, 304);
     assert_eq!(cond.header("x-cache").as_deref(), Some("HIT"));
     let range = get(&node, "shop.test", "/c", &[("range", "bytes=2-4")]).await;
     assert_eq!(range.status, 206);
     assert_eq!(range.text(), "234");
-    assert_eq!(range.header("content-range").as_deref(), Some("bytes 2-4/10"));
+    assert_eq!(
+        range.header("content-range").as_deref(),
+        Some("bytes 2-4/10")
+    );
     let bad = get(&node, "shop.test", "/c", &[("range", "bytes=50-60")]).await;
     assert_eq!(bad.status, 416);
     assert_eq!(origin.hits("/c"), 1);
@@ -156,18 +227,35 @@ async fn unsafe_methods_invalidate_the_cached_get() {
     origin.script("/item", Script::ok("max-age=60").body("v1"));
     let node = node_for(&origin, "", "").await;
     get(&node, "shop.test", "/item", &[]).await;
-    assert_eq!(get(&node, "shop.test", "/item", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(
+        get(&node, "shop.test", "/item", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
     let post = send(node.http_addrs()[0], "POST", "shop.test", "/item", &[], "x").await;
     assert_eq!(post.status, 200);
     assert_eq!(post.header("x-cache").as_deref(), Some("BYPASS"));
-    assert_eq!(get(&node, "shop.test", "/item", &[]).await.header("x-cache").as_deref(), Some("MISS"));
+    assert_eq!(
+        get(&node, "shop.test", "/item", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("MISS")
+    );
     node.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_hundred_parallel_misses_make_one_origin_request() {
     let origin = ScriptedOrigin::start().await;
-    origin.script("/hot", Script::ok("max-age=60").body("hot").delay(Duration::from_millis(300)));
+    origin.script(
+        "/hot",
+        Script::ok("max-age=60")
+            .body("hot")
+            .delay(Duration::from_millis(300)),
+    );
     let node = node_for(&origin, "", "").await;
     let addr = node.http_addrs()[0];
     let tasks: Vec<_> = (0..100)
@@ -187,18 +275,25 @@ async fn stale_while_revalidate_refreshes_after_the_request_ended() {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/swr",
-        Script::ok("max-age=1, stale-while-revalidate=60").body("old").delay(Duration::from_millis(300)),
+        Script::ok("max-age=1, stale-while-revalidate=60")
+            .body("old")
+            .delay(Duration::from_millis(300)),
     );
     let node = node_for(&origin, "", "").await;
     get(&node, "shop.test", "/swr", &[]).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     origin.script(
         "/swr",
-        Script::ok("max-age=60, stale-while-revalidate=60").body("new").delay(Duration::from_millis(300)),
+        Script::ok("max-age=60, stale-while-revalidate=60")
+            .body("new")
+            .delay(Duration::from_millis(300)),
     );
     let started = std::time::Instant::now();
     let stale = get(&node, "shop.test", "/swr", &[]).await;
-    assert!(started.elapsed() < Duration::from_millis(250), "stale answer did not wait for the origin");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "stale answer did not wait for the origin"
+    );
     assert_eq!(stale.header("x-cache").as_deref(), Some("STALE"));
     assert_eq!(stale.text(), "old");
     // The refresh runs on after that request has ended.
@@ -213,8 +308,16 @@ async fn stale_while_revalidate_refreshes_after_the_request_ended() {
 #[tokio::test]
 async fn stale_if_error_serves_stale_when_the_origin_is_gone() {
     let origin = ScriptedOrigin::start().await;
-    origin.script("/sie", Script::ok("max-age=1, stale-if-error=300").body("kept"));
-    let node = node_for(&origin, "", "[sites.timeouts]\nconnect = \"300ms\"\nfirst_byte = \"500ms\"").await;
+    origin.script(
+        "/sie",
+        Script::ok("max-age=1, stale-if-error=300").body("kept"),
+    );
+    let node = node_for(
+        &origin,
+        "",
+        "[sites.timeouts]\nconnect = \"300ms\"\nfirst_byte = \"500ms\"",
+    )
+    .await;
     get(&node, "shop.test", "/sie", &[]).await;
     origin.kill();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -229,22 +332,39 @@ async fn stale_if_error_serves_stale_when_the_origin_is_gone() {
 #[tokio::test]
 async fn a_feature_flag_change_serves_fresh_content_without_a_purge() {
     let origin = ScriptedOrigin::start().await;
-    origin.script("/f", Script::ok("max-age=3600").echo_header("x-feature-flags"));
+    origin.script(
+        "/f",
+        Script::ok("max-age=3600").echo_header("x-feature-flags"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.toml");
     let write = |flag: &str| {
         let toml = node_toml(
             "eu-central",
             "",
-            &site(&origin, &format!("[sites.flags]\nnew_checkout = \"{flag}\"")),
+            &site(
+                &origin,
+                &format!("[sites.flags]\nnew_checkout = \"{flag}\""),
+            ),
         ) + "\n[cache]\nregional = \"off\"\n";
         std::fs::write(&path, toml).unwrap();
     };
     write("off");
     let config = regionless_edge::Config::load(&path).unwrap();
-    let node = regionless_edge::Node::start(config, Some(path.clone())).await.unwrap();
-    assert_eq!(get(&node, "shop.test", "/f", &[]).await.text(), "new_checkout=off");
-    assert_eq!(get(&node, "shop.test", "/f", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    let node = regionless_edge::Node::start(config, Some(path.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&node, "shop.test", "/f", &[]).await.text(),
+        "new_checkout=off"
+    );
+    assert_eq!(
+        get(&node, "shop.test", "/f", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
     write("on");
     node.control().reload_from_file().unwrap();
     let after = get(&node, "shop.test", "/f", &[]).await;
@@ -279,11 +399,29 @@ micro_cache = "1s"
     }
     assert_eq!(origin.hits("/bypass/x"), 2);
     get(&node, "shop.test", "/ttl/x", &[]).await;
-    assert_eq!(get(&node, "shop.test", "/ttl/x", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(
+        get(&node, "shop.test", "/ttl/x", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
     get(&node, "shop.test", "/micro/x", &[]).await;
-    assert_eq!(get(&node, "shop.test", "/micro/x", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(
+        get(&node, "shop.test", "/micro/x", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_ne!(get(&node, "shop.test", "/micro/x", &[]).await.header("x-cache").as_deref(), Some("HIT"));
+    assert_ne!(
+        get(&node, "shop.test", "/micro/x", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
     node.shutdown().await;
 }
 
@@ -298,15 +436,50 @@ cache_key_query_exclude = ["utm_source"]
 cache_key_headers = ["x-lang"]
 cache_key_country = true
 "#;
-    let node = node_for(&origin, "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]", routes).await;
-    get(&node, "shop.test", "/k?a=1&utm_source=x", &[("x-lang", "de"), ("cf-ipcountry", "DE")]).await;
-    let same = get(&node, "shop.test", "/k?a=1&utm_source=y", &[("x-lang", "de"), ("cf-ipcountry", "DE")]).await;
+    let node = node_for(
+        &origin,
+        "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]",
+        routes,
+    )
+    .await;
+    get(
+        &node,
+        "shop.test",
+        "/k?a=1&utm_source=x",
+        &[("x-lang", "de"), ("cf-ipcountry", "DE")],
+    )
+    .await;
+    let same = get(
+        &node,
+        "shop.test",
+        "/k?a=1&utm_source=y",
+        &[("x-lang", "de"), ("cf-ipcountry", "DE")],
+    )
+    .await;
     assert_eq!(same.header("x-cache").as_deref(), Some("HIT"));
-    let lang = get(&node, "shop.test", "/k?a=1", &[("x-lang", "fr"), ("cf-ipcountry", "DE")]).await;
+    let lang = get(
+        &node,
+        "shop.test",
+        "/k?a=1",
+        &[("x-lang", "fr"), ("cf-ipcountry", "DE")],
+    )
+    .await;
     assert_eq!(lang.header("x-cache").as_deref(), Some("MISS"));
-    let country = get(&node, "shop.test", "/k?a=1", &[("x-lang", "de"), ("cf-ipcountry", "US")]).await;
+    let country = get(
+        &node,
+        "shop.test",
+        "/k?a=1",
+        &[("x-lang", "de"), ("cf-ipcountry", "US")],
+    )
+    .await;
     assert_eq!(country.header("x-cache").as_deref(), Some("MISS"));
-    let query = get(&node, "shop.test", "/k?a=2", &[("x-lang", "de"), ("cf-ipcountry", "DE")]).await;
+    let query = get(
+        &node,
+        "shop.test",
+        "/k?a=2",
+        &[("x-lang", "de"), ("cf-ipcountry", "DE")],
+    )
+    .await;
     assert_eq!(query.header("x-cache").as_deref(), Some("MISS"));
     node.shutdown().await;
 }
@@ -343,7 +516,10 @@ async fn poisoning_through_unkeyed_headers_does_not_reach_other_clients() {
         "GET",
         "shop.test",
         "/p",
-        &[("x-forwarded-host", "evil.example"), ("x-original-url", "/admin")],
+        &[
+            ("x-forwarded-host", "evil.example"),
+            ("x-original-url", "/admin"),
+        ],
         "fat body",
     )
     .await;
@@ -351,7 +527,11 @@ async fn poisoning_through_unkeyed_headers_does_not_reach_other_clients() {
     assert!(!attack.text().contains("/admin"));
     let victim = get(&node, "shop.test", "/p", &[]).await;
     assert!(!victim.text().contains("evil"));
-    assert_eq!(origin.last_body("/p"), "", "a GET body is never forwarded by the cache");
+    assert_eq!(
+        origin.last_body("/p"),
+        "",
+        "a GET body is never forwarded by the cache"
+    );
     node.shutdown().await;
 }
 
@@ -360,7 +540,10 @@ async fn the_embedded_regional_tier_survives_a_restart() {
     let origin = ScriptedOrigin::start().await;
     origin.script("/persist", Script::ok("max-age=600").body("durable"));
     let dir = tempfile::tempdir().unwrap();
-    let cache = format!("[cache]\nregional = \"embedded\"\npath = \"{}\"", dir.path().join("cache.redb").display());
+    let cache = format!(
+        "[cache]\nregional = \"embedded\"\npath = \"{}\"",
+        dir.path().join("cache.redb").display()
+    );
     let node = node_for(&origin, &cache, "").await;
     get(&node, "shop.test", "/persist", &[]).await;
     // The regional write happens in the background.
@@ -370,7 +553,10 @@ async fn the_embedded_regional_tier_survives_a_restart() {
     let r = get(&node, "shop.test", "/persist", &[]).await;
     assert_eq!(r.text(), "durable");
     assert_eq!(r.header("x-cache").as_deref(), Some("HIT"));
-    assert!(r.header("cache-status").unwrap().contains("detail=regional"));
+    assert!(r
+        .header("cache-status")
+        .unwrap()
+        .contains("detail=regional"));
     assert_eq!(origin.hits("/persist"), 1);
     node.shutdown().await;
 }
@@ -382,7 +568,10 @@ async fn purge(node: &regionless_edge::Node, body: &str) -> Reply {
         "POST",
         "admin",
         "/admin/v1/cache/purge",
-        &[("authorization", "Bearer test-token-0123456789"), ("content-type", "application/json")],
+        &[
+            ("authorization", "Bearer test-token-0123456789"),
+            ("content-type", "application/json"),
+        ],
         body,
     )
     .await
@@ -392,19 +581,35 @@ async fn purge(node: &regionless_edge::Node, body: &str) -> Reply {
 async fn purges_by_url_prefix_tag_and_site_hard_and_soft() {
     let origin = ScriptedOrigin::start().await;
     for path in ["/p/1", "/p/2", "/q/1"] {
-        origin.script(path, Script::ok("max-age=600").header("etag", "\"x\"").header("cache-tag", "all, product-7"));
+        origin.script(
+            path,
+            Script::ok("max-age=600")
+                .header("etag", "\"x\"")
+                .header("cache-tag", "all, product-7"),
+        );
     }
     let node = node_for(&origin, "", "").await;
     let hit = |path: &'static str| {
         let node = &node;
-        async move { get(node, "shop.test", path, &[]).await.header("x-cache").unwrap() }
+        async move {
+            get(node, "shop.test", path, &[])
+                .await
+                .header("x-cache")
+                .unwrap()
+        }
     };
     for path in ["/p/1", "/p/2", "/q/1"] {
         hit(path).await;
         assert_eq!(hit(path).await, "HIT");
     }
     // Malformed purges name the problem.
-    for bad in [r#"{"tag": "has space"}"#, r#"{"url": "not a url"}"#, r#"{}"#, r#"{"tag":"a","site":"b"}"#, "nope"] {
+    for bad in [
+        r#"{"tag": "has space"}"#,
+        r#"{"url": "not a url"}"#,
+        r#"{}"#,
+        r#"{"tag":"a","site":"b"}"#,
+        "nope",
+    ] {
         let r = purge(&node, bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
         assert!(r.json()["error"].as_str().is_some());
@@ -426,7 +631,10 @@ async fn purges_by_url_prefix_tag_and_site_hard_and_soft() {
     let stats = admin_get(&node, "/admin/v1/cache", Some("test-token-0123456789")).await;
     assert_eq!(stats.json()["purges"], 4);
     let metrics = admin_get(&node, "/metrics", None).await.text();
-    assert!(metrics.contains("regionless_cache_hits_total{tier=\"memory\"}"), "{metrics}");
+    assert!(
+        metrics.contains("regionless_cache_hits_total{tier=\"memory\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("regionless_cache_purge_propagation_seconds"));
     node.shutdown().await;
 }
@@ -435,11 +643,22 @@ async fn purges_by_url_prefix_tag_and_site_hard_and_soft() {
 async fn two_nodes_share_a_redis_tier_and_a_tag_purge_reaches_both() {
     let redis = regionless_store::testing::RedisServer::start();
     let origin = ScriptedOrigin::start().await;
-    origin.script("/shared", Script::ok("max-age=600").header("cache-tag", "catalog").body("v1"));
+    origin.script(
+        "/shared",
+        Script::ok("max-age=600")
+            .header("cache-tag", "catalog")
+            .body("v1"),
+    );
     let cache = format!("[cache]\nregional = \"{}\"", redis.url());
     let a = node_for(&origin, &cache, "").await;
     let b = node_for(&origin, &cache, "").await;
-    assert_eq!(get(&a, "shop.test", "/shared", &[]).await.header("x-cache").as_deref(), Some("MISS"));
+    assert_eq!(
+        get(&a, "shop.test", "/shared", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("MISS")
+    );
     // Node B finds A's copy in the region's tier.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let from_b = loop {
@@ -449,9 +668,21 @@ async fn two_nodes_share_a_redis_tier_and_a_tag_purge_reaches_both() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(from_b.header("cache-status").unwrap().contains("detail=regional"), "{:?}", from_b.header("cache-status"));
+    assert!(
+        from_b
+            .header("cache-status")
+            .unwrap()
+            .contains("detail=regional"),
+        "{:?}",
+        from_b.header("cache-status")
+    );
     assert_eq!(origin.hits("/shared"), 1);
-    origin.script("/shared", Script::ok("max-age=600").header("cache-tag", "catalog").body("v2"));
+    origin.script(
+        "/shared",
+        Script::ok("max-age=600")
+            .header("cache-tag", "catalog")
+            .body("v2"),
+    );
     let r = purge(&a, r#"{"tag": "catalog"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // B applies the purge from Redis pub/sub (well under a second).
@@ -461,7 +692,10 @@ async fn two_nodes_share_a_redis_tier_and_a_tag_purge_reaches_both() {
         if r.text() == "v2" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "node B still serves the purged copy");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node B still serves the purged copy"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(get(&a, "shop.test", "/shared", &[]).await.text(), "v2");
@@ -473,19 +707,34 @@ async fn two_nodes_share_a_redis_tier_and_a_tag_purge_reaches_both() {
 async fn parallel_misses_on_two_nodes_sharing_redis_make_one_origin_request() {
     let redis = regionless_store::testing::RedisServer::start();
     let origin = ScriptedOrigin::start().await;
-    origin.script("/region-hot", Script::ok("max-age=600").body("once").delay(Duration::from_millis(400)));
+    origin.script(
+        "/region-hot",
+        Script::ok("max-age=600")
+            .body("once")
+            .delay(Duration::from_millis(400)),
+    );
     let cache = format!("[cache]\nregional = \"{}\"", redis.url());
     let a = node_for(&origin, &cache, "").await;
     let b = node_for(&origin, &cache, "").await;
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let addr = if i % 2 == 0 { a.http_addrs()[0] } else { b.http_addrs()[0] };
-        tasks.push(tokio::spawn(async move { send(addr, "GET", "shop.test", "/region-hot", &[], "").await }));
+        let addr = if i % 2 == 0 {
+            a.http_addrs()[0]
+        } else {
+            b.http_addrs()[0]
+        };
+        tasks.push(tokio::spawn(async move {
+            send(addr, "GET", "shop.test", "/region-hot", &[], "").await
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().text(), "once");
     }
-    assert_eq!(origin.hits("/region-hot"), 1, "the region-wide lock lets one node fetch");
+    assert_eq!(
+        origin.hits("/region-hot"),
+        1,
+        "the region-wide lock lets one node fetch"
+    );
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -502,7 +751,11 @@ async fn an_unreachable_redis_tier_is_skipped_and_requests_are_still_served() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "served");
     let again = get(&node, "shop.test", "/r", &[]).await;
-    assert_eq!(again.header("x-cache").as_deref(), Some("HIT"), "tier 1 still works");
+    assert_eq!(
+        again.header("x-cache").as_deref(),
+        Some("HIT"),
+        "tier 1 still works"
+    );
     let stats = admin_get(&node, "/admin/v1/cache", Some("test-token-0123456789")).await;
     assert!(stats.json()["regional_errors"].as_u64().unwrap() >= 1);
     node.shutdown().await;

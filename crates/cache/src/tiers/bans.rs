@@ -120,7 +120,10 @@ impl BanList {
             return false;
         }
         let retention = self.retention;
-        bans.retain(|b| now.duration_since(b.at).map_or(true, |age| age <= retention));
+        bans.retain(|b| {
+            now.duration_since(b.at)
+                .map_or(true, |age| age <= retention)
+        });
         if bans.len() >= MAX_BANS {
             bans.remove(0);
         }
@@ -182,6 +185,7 @@ mod tests {
             lifetime_override: None,
             tags: tags.iter().map(|t| t.to_string()).collect(),
             key: url_key.to_string(),
+            facts: Default::default(),
         }
     }
 
@@ -202,7 +206,10 @@ mod tests {
         let key = "2:v1|https://a.com/x";
         assert_eq!(list.verdict(&entry(key, &["p7"], 4_000)), BanVerdict::Gone);
         assert_eq!(list.verdict(&entry(key, &["p7"], 6_000)), BanVerdict::Clear);
-        assert_eq!(list.verdict(&entry(key, &["other"], 4_000)), BanVerdict::Clear);
+        assert_eq!(
+            list.verdict(&entry(key, &["other"], 4_000)),
+            BanVerdict::Clear
+        );
     }
 
     #[test]
@@ -213,18 +220,34 @@ mod tests {
         list.add(ban(1, site.clone(), true, 5_000), now);
         let e = entry("2:v1|https://a.com/x", &[], 1_000);
         assert_eq!(list.verdict(&e), BanVerdict::Stale);
-        list.add(ban(2, PurgeTarget::prefix("https://a.com/").unwrap(), false, 3_000), now);
+        list.add(
+            ban(
+                2,
+                PurgeTarget::prefix("https://a.com/").unwrap(),
+                false,
+                3_000,
+            ),
+            now,
+        );
         assert_eq!(list.verdict(&e), BanVerdict::Gone);
     }
 
     #[test]
     fn duplicates_and_expired_bans_are_dropped_and_messages_round_trip() {
         let list = BanList::new(Duration::from_secs(1));
-        let b = ban(9, PurgeTarget::url("https://a.com/x").unwrap(), false, 1_000);
+        let b = ban(
+            9,
+            PurgeTarget::url("https://a.com/x").unwrap(),
+            false,
+            1_000,
+        );
         assert!(list.add(b.clone(), from_millis(1_000)));
         assert!(!list.add(b.clone(), from_millis(1_000)));
         assert_eq!(Ban::from_message(&b.to_message()), Some(b));
-        list.add(ban(10, PurgeTarget::tag("t").unwrap(), false, 5_000), from_millis(5_000));
+        list.add(
+            ban(10, PurgeTarget::tag("t").unwrap(), false, 5_000),
+            from_millis(5_000),
+        );
         assert_eq!(list.len(), 1, "the ban past its retention was dropped");
         let bad = BanMessage {
             id: 1,

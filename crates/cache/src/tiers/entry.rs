@@ -13,7 +13,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
-use crate::freshness::{Exchange, Freshness, FreshnessPolicy, Lifetime, LifetimeSource};
+use std::sync::OnceLock;
+
+use crate::freshness::{
+    corrected_initial_age, seconds_since, Exchange, Freshness, FreshnessPolicy, Lifetime,
+    LifetimeSource,
+};
 
 /// A response as the cache keeps it.
 #[derive(Debug, Clone)]
@@ -36,6 +41,17 @@ pub struct StoredResponse {
     pub tags: Vec<String>,
     /// The primary key's text (config version included), for purges by URL, prefix or site.
     pub key: String,
+    /// What freshness needs from the headers, parsed on first use (a hit then costs no header
+    /// or date parsing). Not encoded: rebuilt after a tier-2 read.
+    pub facts: OnceLock<FreshnessFacts>,
+}
+
+/// The parts of a stored response's freshness that do not change while it is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct FreshnessFacts {
+    policy: FreshnessPolicy,
+    template: Freshness,
+    initial_age: u64,
 }
 
 impl StoredResponse {
@@ -50,7 +66,29 @@ impl StoredResponse {
     /// Its freshness at `now`; a route's lifetime override replaces the origin's lifetime and
     /// its `no-cache` (micro-caching exists to cache exactly such pages for a few seconds).
     pub fn freshness(&self, now: SystemTime, policy: &FreshnessPolicy) -> Freshness {
-        let mut f = Freshness::evaluate(self.status, &self.headers, &self.exchange(), now, policy);
+        let facts = self.facts.get_or_init(|| self.compute_facts(policy));
+        let facts = if facts.policy == *policy {
+            *facts
+        } else {
+            // A site changed its heuristic settings since: compute, do not cache.
+            self.compute_facts(policy)
+        };
+        let mut f = facts.template;
+        f.age = facts
+            .initial_age
+            .saturating_add(seconds_since(now, self.response_time));
+        f
+    }
+
+    fn compute_facts(&self, policy: &FreshnessPolicy) -> FreshnessFacts {
+        let exchange = self.exchange();
+        let mut f = Freshness::evaluate(
+            self.status,
+            &self.headers,
+            &exchange,
+            self.response_time,
+            policy,
+        );
         if let Some(lifetime) = self.lifetime_override {
             f.lifetime = Lifetime {
                 seconds: lifetime.as_secs(),
@@ -58,7 +96,11 @@ impl StoredResponse {
             };
             f.no_cache = false;
         }
-        f
+        FreshnessFacts {
+            policy: *policy,
+            template: f,
+            initial_age: corrected_initial_age(&self.headers, &exchange),
+        }
     }
 
     /// Whether a conditional request could revalidate it once stale.
@@ -128,7 +170,10 @@ pub fn encode(slot: &Slot) -> Bytes {
             out.put_u64(millis(r.request_time));
             out.put_u64(millis(r.response_time));
             out.put_u64(millis(r.stored_at));
-            out.put_u64(r.lifetime_override.map_or(NO_OVERRIDE, |d| d.as_millis() as u64));
+            out.put_u64(
+                r.lifetime_override
+                    .map_or(NO_OVERRIDE, |d| d.as_millis() as u64),
+            );
             put_bytes32(&mut out, r.key.as_bytes());
             out.put_u16(len16(r.tags.len()));
             for tag in r.tags.iter().take(u16::MAX as usize) {
@@ -195,6 +240,7 @@ pub fn decode(bytes: &Bytes) -> Option<Slot> {
                 lifetime_override,
                 tags,
                 key,
+                facts: OnceLock::new(),
             })))
         }
         _ => None,
@@ -283,6 +329,7 @@ mod tests {
             lifetime_override: Some(Duration::from_secs(5)),
             tags: vec!["t1".into(), "product-7".into()],
             key: "2:v1|https://example.com/a".into(),
+            facts: OnceLock::new(),
         }
     }
 

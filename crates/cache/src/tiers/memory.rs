@@ -88,12 +88,15 @@ impl MemoryTier {
     /// bytes are given back without waiting for eviction. Lookups check purges themselves, so
     /// correctness never depends on this having run.
     pub fn drop_matching(&self, target: PurgeTarget, at: SystemTime) {
-        let _ = self.cache.invalidate_entries_if(move |_key, entry| match &entry.slot {
-            Slot::Response(r) => {
-                r.stored_at <= at && target.matches(&crate::key::CacheKey::from_text(&r.key), &r.tags)
-            }
-            Slot::Variants(_) => false,
-        });
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_key, entry| match &entry.slot {
+                Slot::Response(r) => {
+                    r.stored_at <= at
+                        && target.matches(&crate::key::CacheKey::from_text(&r.key), &r.tags)
+                }
+                Slot::Variants(_) => false,
+            });
     }
 
     /// Entries and weighted bytes held now (approximate until pending work is applied).

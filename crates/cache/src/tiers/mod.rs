@@ -191,9 +191,13 @@ impl EdgeCache {
 
     fn memory_keep(&self, slot: &Slot) -> Duration {
         match slot {
-            Slot::Response(r) => {
-                keep_for(r, SystemTime::now(), &FreshnessPolicy::default(), Duration::ZERO, &self.config)
-            }
+            Slot::Response(r) => keep_for(
+                r,
+                SystemTime::now(),
+                &FreshnessPolicy::default(),
+                Duration::ZERO,
+                &self.config,
+            ),
             Slot::Variants(_) => self.config.max_keep,
         }
     }
@@ -248,14 +252,19 @@ impl EdgeCache {
             return;
         }
         self.count_store(&response);
-        self.write(vec![(key.to_string(), Slot::Response(Arc::new(response)), keep)]);
+        self.write(vec![(
+            key.to_string(),
+            Slot::Response(Arc::new(response)),
+            keep,
+        )]);
     }
 
     fn count_store(&self, response: &StoredResponse) {
         CacheStats::bump(&self.stats.stores);
-        self.stats
-            .stored_bytes
-            .fetch_add(response.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.stats.stored_bytes.fetch_add(
+            response.body.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Stores a response selected by `secondary` (the request's `Vary` values) under `key`.
@@ -275,8 +284,16 @@ impl EdgeCache {
         self.count_store(&response);
         let index_keep = self.config.max_keep;
         let writes = vec![
-            (variant_key(key, secondary), Slot::Response(Arc::new(response)), keep),
-            (key.to_string(), Slot::Variants(Arc::new(VariantIndex { vary })), index_keep),
+            (
+                variant_key(key, secondary),
+                Slot::Response(Arc::new(response)),
+                keep,
+            ),
+            (
+                key.to_string(),
+                Slot::Variants(Arc::new(VariantIndex { vary })),
+                index_keep,
+            ),
         ];
         self.write(writes);
     }
@@ -350,7 +367,12 @@ impl EdgeCache {
 
     /// Waits (polling tier 2) until another node's fetch of `key` is stored, its lock is gone,
     /// or `deadline`; then looks up once more.
-    pub async fn wait_for_region(&self, key: &str, request_headers: &HeaderMap, deadline: Instant) -> Lookup {
+    pub async fn wait_for_region(
+        &self,
+        key: &str,
+        request_headers: &HeaderMap,
+        deadline: Instant,
+    ) -> Lookup {
         let Some(regional) = &self.regional else {
             return self.lookup(key, request_headers).await;
         };
@@ -413,10 +435,18 @@ impl EdgeCache {
             return Ok(());
         };
         let message = Bytes::from(serde_json::to_vec(&ban.to_message()).unwrap_or_default());
-        let record = format!("{BAN_RECORD_PREFIX}{:020}-{:016x}", entry::millis(ban.at), ban.id);
+        let record = format!(
+            "{BAN_RECORD_PREFIX}{:020}-{:016x}",
+            entry::millis(ban.at),
+            ban.id
+        );
         regional
             .store()
-            .put(record.as_bytes(), message.clone(), Some(self.config.max_keep))
+            .put(
+                record.as_bytes(),
+                message.clone(),
+                Some(self.config.max_keep),
+            )
             .await?;
         regional.store().publish(PURGE_CHANNEL, message).await
     }
@@ -457,7 +487,9 @@ impl EdgeCache {
         self.regional.as_ref()?;
         let this = self.clone();
         Some(tokio::spawn(async move {
-            let Some(regional) = &this.regional else { return };
+            let Some(regional) = &this.regional else {
+                return;
+            };
             let mut backoff = Duration::from_millis(100);
             loop {
                 let mut sub = match regional.store().subscribe(PURGE_CHANNEL).await {

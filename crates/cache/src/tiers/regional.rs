@@ -87,7 +87,11 @@ impl RegionalTier {
         if !self.available() || ttl.is_zero() {
             return;
         }
-        if let Err(e) = self.store.cache_put(key.as_bytes(), encode(slot), ttl).await {
+        if let Err(e) = self
+            .store
+            .cache_put(key.as_bytes(), encode(slot), ttl)
+            .await
+        {
             self.failed("put", &e);
         }
     }

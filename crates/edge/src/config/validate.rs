@@ -26,7 +26,12 @@ impl Problems {
         });
     }
 
-    pub(super) fn duration(&mut self, path: &str, value: Option<&String>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&String>,
+        default: Duration,
+    ) -> Duration {
         match value.map(|v| parse_duration(v)) {
             None => default,
             Some(Ok(d)) => d,

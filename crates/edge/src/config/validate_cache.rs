@@ -26,7 +26,10 @@ pub(super) fn node_cache(
         Some("off") => RegionalTierSetting::Off,
         Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
             if url::Url::parse(url).is_err() {
-                p.add("cache.regional", format!("`{url}` is not a valid Redis URL"));
+                p.add(
+                    "cache.regional",
+                    format!("`{url}` is not a valid Redis URL"),
+                );
             }
             RegionalTierSetting::Redis(url.to_string())
         }
@@ -60,7 +63,11 @@ pub(super) fn node_cache(
         enabled: c.enabled.unwrap_or(true),
         memory_bytes,
         max_object_bytes,
-        lock_timeout: p.duration("cache.lock_timeout", c.lock_timeout.as_ref(), Duration::from_secs(5)),
+        lock_timeout: p.duration(
+            "cache.lock_timeout",
+            c.lock_timeout.as_ref(),
+            Duration::from_secs(5),
+        ),
         regional,
         disk_bytes: p.size("cache.disk", c.disk.as_ref(), 1024 * MIB),
         revalidate_keep: p.duration(
@@ -84,11 +91,18 @@ pub(super) fn site_cache(p: &mut Problems, at: &str, raw: Option<&RawSiteCache>)
     let defaults = FreshnessPolicy::default();
     let heuristic_percent = c.heuristic_percent.unwrap_or(defaults.heuristic_percent);
     if heuristic_percent > 100 {
-        p.add(format!("{at}.cache.heuristic_percent"), "must be between 0 and 100");
+        p.add(
+            format!("{at}.cache.heuristic_percent"),
+            "must be between 0 and 100",
+        );
     }
     SiteCache {
         enabled: c.enabled.unwrap_or(true),
-        grace: p.duration(&format!("{at}.cache.grace"), c.grace.as_ref(), Duration::ZERO),
+        grace: p.duration(
+            &format!("{at}.cache.grace"),
+            c.grace.as_ref(),
+            Duration::ZERO,
+        ),
         freshness: FreshnessPolicy {
             heuristic_percent,
             heuristic_max: p.duration(
@@ -107,7 +121,10 @@ pub(super) fn route_cache(p: &mut Problems, at: &str, rt: &RawRoute) -> RouteCac
         None | Some("on") => CacheMode::On,
         Some("bypass") | Some("off") => CacheMode::Bypass,
         Some(other) => {
-            p.add(format!("{at}.cache"), format!("`{other}`: expected \"on\" or \"bypass\""));
+            p.add(
+                format!("{at}.cache"),
+                format!("`{other}`: expected \"on\" or \"bypass\""),
+            );
             CacheMode::On
         }
     };
@@ -122,7 +139,10 @@ pub(super) fn route_cache(p: &mut Problems, at: &str, rt: &RawRoute) -> RouteCac
         }
     }
     if ttl.is_some() && micro.is_some() {
-        p.add(format!("{at}.micro_cache"), "give either cache_ttl or micro_cache, not both");
+        p.add(
+            format!("{at}.micro_cache"),
+            "give either cache_ttl or micro_cache, not both",
+        );
     }
     let query = match (&rt.cache_key_query, &rt.cache_key_query_exclude) {
         (Some(_), Some(_)) => {
@@ -162,4 +182,3 @@ pub(super) fn route_cache(p: &mut Problems, at: &str, rt: &RawRoute) -> RouteCac
         },
     }
 }
-

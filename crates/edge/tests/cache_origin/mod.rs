@@ -36,7 +36,8 @@ impl Script {
             ..Default::default()
         };
         if !cache_control.is_empty() {
-            s.headers.push(("cache-control".into(), cache_control.into()));
+            s.headers
+                .push(("cache-control".into(), cache_control.into()));
         }
         s
     }
@@ -117,11 +118,22 @@ impl ScriptedOrigin {
     }
 
     pub fn script(&self, path: &str, script: Script) {
-        self.shared.scripts.lock().unwrap().insert(path.into(), script);
+        self.shared
+            .scripts
+            .lock()
+            .unwrap()
+            .insert(path.into(), script);
     }
 
     pub fn hits(&self, path: &str) -> usize {
-        self.shared.seen.lock().unwrap().hits.get(path).copied().unwrap_or(0)
+        self.shared
+            .seen
+            .lock()
+            .unwrap()
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn not_modified(&self) -> usize {
@@ -145,8 +157,14 @@ impl ScriptedOrigin {
     pub async fn wait_for(&self, path: &str, n: usize) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.hits(path) < n {
-            assert!(tokio::time::Instant::now() < deadline, "{path}: {} of {n} requests", self.hits(path));
-            let _ = tokio::time::timeout(Duration::from_millis(50), self.shared.arrivals.notified()).await;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path}: {} of {n} requests",
+                self.hits(path)
+            );
+            let _ =
+                tokio::time::timeout(Duration::from_millis(50), self.shared.arrivals.notified())
+                    .await;
         }
     }
 
@@ -159,26 +177,45 @@ impl ScriptedOrigin {
     }
 }
 
-async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let script = shared.scripts.lock().unwrap().get(&path).cloned();
     {
         let mut seen = shared.seen.lock().unwrap();
         *seen.hits.entry(path.clone()).or_default() += 1;
-        seen.last_headers.insert(path.clone(), parts.headers.clone());
-        seen.last_body.insert(path.clone(), String::from_utf8_lossy(&body).into_owned());
+        seen.last_headers
+            .insert(path.clone(), parts.headers.clone());
+        seen.last_body
+            .insert(path.clone(), String::from_utf8_lossy(&body).into_owned());
     }
     shared.arrivals.notify_waiters();
     let Some(script) = script else {
-        return Ok(Response::builder().status(404).body(Full::new(Bytes::from("no script"))).unwrap());
+        return Ok(Response::builder()
+            .status(404)
+            .body(Full::new(Bytes::from("no script")))
+            .unwrap());
     };
     if !script.delay.is_zero() {
         tokio::time::sleep(script.delay).await;
     }
-    let etag = script.headers.iter().find(|(n, _)| n == "etag").map(|(_, v)| v.clone());
-    let inm = parts.headers.get("if-none-match").and_then(|v| v.to_str().ok());
+    let etag = script
+        .headers
+        .iter()
+        .find(|(n, _)| n == "etag")
+        .map(|(_, v)| v.clone());
+    let inm = parts
+        .headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok());
     if let (Some(etag), Some(inm)) = (&etag, inm) {
         if inm.split(',').any(|t| t.trim() == etag) {
             shared.not_modified.fetch_add(1, Ordering::SeqCst);
@@ -208,9 +245,10 @@ async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
             .collect::<Vec<_>>()
             .join("|")
     };
-    let mut b = Response::builder()
-        .status(script.status)
-        .header("date", httpdate::fmt_http_date(std::time::SystemTime::now()));
+    let mut b = Response::builder().status(script.status).header(
+        "date",
+        httpdate::fmt_http_date(std::time::SystemTime::now()),
+    );
     for (n, v) in &script.headers {
         b = b.header(n, v);
     }
