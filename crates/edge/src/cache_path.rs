@@ -47,13 +47,39 @@ pub struct Plan<'a> {
     pub site: &'a SiteRuntime,
 }
 
+/// Whether a POST to this route is cached (keyed on its body), so the caller reads the body
+/// (at most [`POST_BODY_LIMIT`] bytes, length known up front) before planning.
+pub fn caches_post(
+    cache: Option<&Arc<EdgeCache>>,
+    site: &SiteRuntime,
+    route: Option<&crate::config::RouteConfig>,
+    req: &Request<Incoming>,
+) -> bool {
+    cache.is_some()
+        && site.cfg.cache.enabled
+        && *req.method() == Method::POST
+        && route.is_some_and(|r| r.cache.storage.allow_post && r.cache.mode == CacheMode::On)
+        && req
+            .body()
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n <= POST_BODY_LIMIT)
+}
+
+/// The largest POST body a cached POST route keys on; larger ones go to the origin uncached.
+pub const POST_BODY_LIMIT: u64 = 64 * 1024;
+
 /// Decides whether the cache takes part in this request: the node and site have it on, the
-/// route does not bypass it, and the method is GET or HEAD. Returns the primary key.
+/// route does not bypass it, and the method is GET or HEAD — or POST on a route with
+/// `cache_post`, when `post_body` holds the request body (the key is then a UUIDv5 of the
+/// canonical request: method, path, sorted query, the route's key headers, body hash).
+#[allow(clippy::too_many_arguments)]
 pub fn plan<'a>(
     cache: Option<&Arc<EdgeCache>>,
     site: &'a SiteRuntime,
     route: Option<&'a crate::config::RouteConfig>,
     req: &Request<Incoming>,
+    post_body: Option<&Bytes>,
     host: &str,
     tls: bool,
     country: Option<&str>,
@@ -67,12 +93,30 @@ pub fn plan<'a>(
     if route_cache.mode == CacheMode::Bypass {
         return None;
     }
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        return None;
-    }
     let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let scheme = if tls { "https" } else { "http" };
-    let mut key = primary_key(scheme, host, pq, &site.config_version, &route_cache.key);
+    let mut key = match (req.method(), post_body) {
+        (&Method::GET | &Method::HEAD, _) => {
+            primary_key(scheme, host, pq, &site.config_version, &route_cache.key)
+        }
+        (&Method::POST, Some(body)) if route_cache.storage.allow_post => {
+            let key_headers: Vec<String> = route_cache
+                .key_headers
+                .iter()
+                .map(|h| h.as_str().to_string())
+                .collect();
+            let body_hash = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, body);
+            let canonical = regionless_cache::key::CanonicalRequest {
+                method: req.method(),
+                path_and_query: pq,
+                headers: req.headers(),
+                key_headers: &key_headers,
+                body_hash: body_hash.as_bytes(),
+            };
+            regionless_cache::key::request_key(scheme, host, &canonical, &site.config_version)
+        }
+        _ => return None,
+    };
     let extras = key_extras(route_cache, req.headers(), country, region);
     if !extras.is_empty() {
         key = key.with_extras(&extras);
@@ -575,7 +619,9 @@ impl<'a> Forward<'a> {
     fn store_or_pass(self, mut response: Response<ResponseBody>) -> Response<ResponseBody> {
         let name = cache_name(&self.plan);
         let route = self.plan.route;
-        let verdict = if self.ranged || self.method != Method::GET {
+        let cacheable_method =
+            self.method == Method::GET || (self.method == Method::POST && route.storage.allow_post);
+        let verdict = if self.ranged || !cacheable_method {
             Err(if self.ranged { "range" } else { "method" })
         } else {
             let check = storability(
@@ -642,7 +688,7 @@ impl<'a> Forward<'a> {
             }
             Err(detail) => {
                 status.detail = Some(detail.to_string());
-                if !self.ranged && self.method == Method::GET {
+                if !self.ranged && cacheable_method {
                     self.plan.cache.mark_uncacheable(&self.plan.key);
                 }
                 label(&mut response, XCache::Miss, &status);

@@ -122,11 +122,17 @@ async fn run_phases(
 
     // reads: tier 1 → tier 2 → coalesced origin fetch
     let country = place.country.map(|c| c.code.as_str());
+    let post_body = if crate::cache_path::caches_post(state.cache.as_ref(), site, route, &req) {
+        Some(read_small_body(rt, &mut req).await?)
+    } else {
+        None
+    };
     let plan = crate::cache_path::plan(
         state.cache.as_ref(),
         site,
         route,
         &req,
+        post_body.as_ref(),
         &host,
         conn.tls,
         country,
@@ -157,8 +163,10 @@ async fn run_phases(
     let order = steer(site, pool, place.country);
     let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let unsafe_target = (!regionless_cache::invalidation::is_safe_method(req.method()))
-        .then(|| (req.method().clone(), req.uri().clone()));
+    // A POST answered through the cache (a cached query route) changes nothing.
+    let unsafe_target = (!regionless_cache::invalidation::is_safe_method(req.method())
+        && cache_forward.is_none())
+    .then(|| (req.method().clone(), req.uri().clone()));
     let mut forwarded = ForwardedRequest::prepare(
         rt,
         conn,
@@ -172,11 +180,17 @@ async fn run_phases(
     .await?;
     if let Some(forward) = &cache_forward {
         forward.adjust_upstream(&mut forwarded.headers);
-        // A GET body (a "fat GET") is not part of the key, so it must not shape a response
-        // that is stored for everyone.
-        forwarded.body = RequestBody::Empty;
-        forwarded.headers.remove(header::CONTENT_LENGTH);
-        forwarded.headers.remove(header::TRANSFER_ENCODING);
+        match post_body {
+            // The body the key was built from (already read, so `prepare` saw none).
+            Some(body) => forwarded.body = RequestBody::Buffered(body),
+            None => {
+                // A GET body (a "fat GET") is not part of the key, so it must not shape a
+                // response that is stored for everyone.
+                forwarded.body = RequestBody::Empty;
+                forwarded.headers.remove(header::CONTENT_LENGTH);
+                forwarded.headers.remove(header::TRANSFER_ENCODING);
+            }
+        }
     }
     if let Some(flags) = &site.flags_header {
         forwarded.headers.insert("x-feature-flags", flags.clone());
@@ -213,6 +227,22 @@ async fn run_phases(
             response
         }
     })
+}
+
+/// Reads a request body whose length is known and small (a cached POST route keys on it),
+/// within the body read timeout.
+async fn read_small_body(rt: &Runtime, req: &mut Request<Incoming>) -> Result<Bytes, Reject> {
+    let limit = crate::cache_path::POST_BODY_LIMIT as usize;
+    let read = http_body_util::Limited::new(req.body_mut(), limit).collect();
+    match tokio::time::timeout(rt.config.limits.body_read_timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(_)) => Err(Reject::new(StatusCode::BAD_REQUEST, "malformed request body").closing()),
+        Err(_) => Err(Reject::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body arrived too slowly",
+        )
+        .closing()),
+    }
 }
 
 fn bypass_reason(

@@ -40,11 +40,81 @@ async fn node_for(
     .await
 }
 
-#[tokio::test]
-async fn miss_then_hit_with_age_and_cache_status() {
+/// Where tier 2 lives for a test: every semantic test runs once per backend (tier 1 is the
+/// same for both; tier 2 is read on every tier-1 miss and written on every store).
+enum Tier {
+    Embedded(tempfile::TempDir, std::sync::atomic::AtomicUsize),
+    Redis(regionless_store::testing::RedisServer),
+}
+
+impl Tier {
+    fn embedded() -> Tier {
+        Tier::Embedded(tempfile::tempdir().unwrap(), Default::default())
+    }
+
+    fn redis() -> Tier {
+        Tier::Redis(regionless_store::testing::RedisServer::start())
+    }
+
+    /// The `[cache]` section for one more node (embedded: a file of its own).
+    fn cache_section(&self) -> String {
+        match self {
+            Tier::Embedded(dir, n) => {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let path = dir.path().join(format!("cache-{i}.redb"));
+                format!(
+                    "\n[cache]\nregional = \"embedded\"\npath = \"{}\"\n",
+                    path.display()
+                )
+            }
+            Tier::Redis(server) => format!("\n[cache]\nregional = \"{}\"\n", server.url()),
+        }
+    }
+
+    async fn node(
+        &self,
+        origin: &ScriptedOrigin,
+        node_extra: &str,
+        site_extra: &str,
+    ) -> regionless_edge::Node {
+        let extra = format!("{node_extra}{}", self.cache_section());
+        node_for(origin, &extra, site_extra).await
+    }
+}
+
+macro_rules! on_every_tier {
+    ($($name:ident),* $(,)?) => {
+        mod embedded_tier {
+            $( #[tokio::test] async fn $name() { super::$name(super::Tier::embedded()).await } )*
+        }
+        mod redis_tier {
+            $( #[tokio::test] async fn $name() { super::$name(super::Tier::redis()).await } )*
+        }
+    };
+}
+
+on_every_tier!(
+    miss_then_hit_with_age_and_cache_status,
+    responses_that_must_not_be_stored_are_not,
+    vary_selects_variants_with_accept_encoding_normalised,
+    stale_responses_are_revalidated_with_etag_and_304,
+    client_conditionals_and_ranges_are_answered_from_cache,
+    unsafe_methods_invalidate_the_cached_get,
+    a_hundred_parallel_misses_make_one_origin_request,
+    stale_while_revalidate_refreshes_after_the_request_ended,
+    stale_if_error_serves_stale_when_the_origin_is_gone,
+    route_rules_bypass_override_ttl_and_micro_cache,
+    keys_follow_route_rules_for_query_headers_and_country,
+    poisoning_through_unkeyed_headers_does_not_reach_other_clients,
+    purges_by_url_prefix_tag_and_site_hard_and_soft,
+    cacheable_post_routes_key_on_the_body,
+    a_feature_flag_change_serves_fresh_content_without_a_purge,
+);
+
+async fn miss_then_hit_with_age_and_cache_status(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script("/a", Script::ok("public, max-age=60").body("hello"));
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     let first = get(&node, "shop.test", "/a", &[]).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.header("x-cache").as_deref(), Some("MISS"));
@@ -71,8 +141,7 @@ async fn miss_then_hit_with_age_and_cache_status() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn responses_that_must_not_be_stored_are_not() {
+async fn responses_that_must_not_be_stored_are_not(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script("/nostore", Script::ok("no-store"));
     origin.script("/private", Script::ok("private, max-age=60"));
@@ -82,7 +151,7 @@ async fn responses_that_must_not_be_stored_are_not() {
     );
     origin.script("/auth", Script::ok("max-age=60"));
     origin.script("/none", Script::ok(""));
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     for (path, headers) in [
         ("/nostore", vec![]),
         ("/private", vec![]),
@@ -105,8 +174,7 @@ async fn responses_that_must_not_be_stored_are_not() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn vary_selects_variants_with_accept_encoding_normalised() {
+async fn vary_selects_variants_with_accept_encoding_normalised(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/v",
@@ -114,7 +182,7 @@ async fn vary_selects_variants_with_accept_encoding_normalised() {
             .header("vary", "Accept-Encoding")
             .echo_header("accept-encoding"),
     );
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     let gz = get(
         &node,
         "shop.test",
@@ -147,8 +215,7 @@ async fn vary_selects_variants_with_accept_encoding_normalised() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn stale_responses_are_revalidated_with_etag_and_304() {
+async fn stale_responses_are_revalidated_with_etag_and_304(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/r",
@@ -156,7 +223,7 @@ async fn stale_responses_are_revalidated_with_etag_and_304() {
             .header("etag", "\"v1\"")
             .body("payload"),
     );
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     assert_eq!(
         get(&node, "shop.test", "/r", &[])
             .await
@@ -188,8 +255,7 @@ async fn stale_responses_are_revalidated_with_etag_and_304() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn client_conditionals_and_ranges_are_answered_from_cache() {
+async fn client_conditionals_and_ranges_are_answered_from_cache(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/c",
@@ -197,7 +263,7 @@ async fn client_conditionals_and_ranges_are_answered_from_cache() {
             .header("etag", "\"e\"")
             .body("0123456789"),
     );
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     // A conditional miss: the cache fetches the full response and answers the 304 itself.
     let first = get(&node, "shop.test", "/c", &[("if-none-match", "\"e\"")]).await;
     assert_eq!(first.status, 304);
@@ -221,11 +287,10 @@ async fn client_conditionals_and_ranges_are_answered_from_cache() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn unsafe_methods_invalidate_the_cached_get() {
+async fn unsafe_methods_invalidate_the_cached_get(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script("/item", Script::ok("max-age=60").body("v1"));
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     get(&node, "shop.test", "/item", &[]).await;
     assert_eq!(
         get(&node, "shop.test", "/item", &[])
@@ -247,8 +312,7 @@ async fn unsafe_methods_invalidate_the_cached_get() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_hundred_parallel_misses_make_one_origin_request() {
+async fn a_hundred_parallel_misses_make_one_origin_request(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/hot",
@@ -256,7 +320,7 @@ async fn a_hundred_parallel_misses_make_one_origin_request() {
             .body("hot")
             .delay(Duration::from_millis(300)),
     );
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     let addr = node.http_addrs()[0];
     let tasks: Vec<_> = (0..100)
         .map(|_| tokio::spawn(async move { send(addr, "GET", "shop.test", "/hot", &[], "").await }))
@@ -270,8 +334,7 @@ async fn a_hundred_parallel_misses_make_one_origin_request() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn stale_while_revalidate_refreshes_after_the_request_ended() {
+async fn stale_while_revalidate_refreshes_after_the_request_ended(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/swr",
@@ -279,7 +342,7 @@ async fn stale_while_revalidate_refreshes_after_the_request_ended() {
             .body("old")
             .delay(Duration::from_millis(300)),
     );
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     get(&node, "shop.test", "/swr", &[]).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     origin.script(
@@ -305,8 +368,7 @@ async fn stale_while_revalidate_refreshes_after_the_request_ended() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn stale_if_error_serves_stale_when_the_origin_is_gone() {
+async fn stale_if_error_serves_stale_when_the_origin_is_gone(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/sie",
@@ -329,8 +391,7 @@ async fn stale_if_error_serves_stale_when_the_origin_is_gone() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_feature_flag_change_serves_fresh_content_without_a_purge() {
+async fn a_feature_flag_change_serves_fresh_content_without_a_purge(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/f",
@@ -346,7 +407,7 @@ async fn a_feature_flag_change_serves_fresh_content_without_a_purge() {
                 &origin,
                 &format!("[sites.flags]\nnew_checkout = \"{flag}\""),
             ),
-        ) + "\n[cache]\nregional = \"off\"\n";
+        ) + &tier.cache_section();
         std::fs::write(&path, toml).unwrap();
     };
     write("off");
@@ -373,8 +434,7 @@ async fn a_feature_flag_change_serves_fresh_content_without_a_purge() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn route_rules_bypass_override_ttl_and_micro_cache() {
+async fn route_rules_bypass_override_ttl_and_micro_cache(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script("/bypass/x", Script::ok("max-age=60"));
     origin.script("/ttl/x", Script::ok("max-age=0"));
@@ -392,7 +452,7 @@ cache_ttl = "1h"
 path = "/micro/*"
 micro_cache = "1s"
 "#;
-    let node = node_for(&origin, "", routes).await;
+    let node = tier.node(&origin, "", routes).await;
     for _ in 0..2 {
         let r = get(&node, "shop.test", "/bypass/x", &[]).await;
         assert_eq!(r.header("x-cache").as_deref(), Some("BYPASS"));
@@ -425,8 +485,7 @@ micro_cache = "1s"
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn keys_follow_route_rules_for_query_headers_and_country() {
+async fn keys_follow_route_rules_for_query_headers_and_country(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script("/k", Script::ok("max-age=60"));
     let routes = r#"
@@ -501,8 +560,7 @@ async fn oversized_responses_stream_through_uncached() {
     node.shutdown().await;
 }
 
-#[tokio::test]
-async fn poisoning_through_unkeyed_headers_does_not_reach_other_clients() {
+async fn poisoning_through_unkeyed_headers_does_not_reach_other_clients(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     origin.script(
         "/p",
@@ -510,7 +568,7 @@ async fn poisoning_through_unkeyed_headers_does_not_reach_other_clients() {
             .echo_header("x-forwarded-host")
             .also_echo("x-original-url"),
     );
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     let attack = send(
         node.http_addrs()[0],
         "GET",
@@ -577,8 +635,7 @@ async fn purge(node: &regionless_edge::Node, body: &str) -> Reply {
     .await
 }
 
-#[tokio::test]
-async fn purges_by_url_prefix_tag_and_site_hard_and_soft() {
+async fn purges_by_url_prefix_tag_and_site_hard_and_soft(tier: Tier) {
     let origin = ScriptedOrigin::start().await;
     for path in ["/p/1", "/p/2", "/q/1"] {
         origin.script(
@@ -588,7 +645,7 @@ async fn purges_by_url_prefix_tag_and_site_hard_and_soft() {
                 .header("cache-tag", "all, product-7"),
         );
     }
-    let node = node_for(&origin, "", "").await;
+    let node = tier.node(&origin, "", "").await;
     let hit = |path: &'static str| {
         let node = &node;
         async move {
@@ -758,5 +815,35 @@ async fn an_unreachable_redis_tier_is_skipped_and_requests_are_still_served() {
     );
     let stats = admin_get(&node, "/admin/v1/cache", Some("test-token-0123456789")).await;
     assert!(stats.json()["regional_errors"].as_u64().unwrap() >= 1);
+    node.shutdown().await;
+}
+
+async fn cacheable_post_routes_key_on_the_body(tier: Tier) {
+    let origin = ScriptedOrigin::start().await;
+    origin.script("/graphql", Script::ok("public, max-age=60").body("result"));
+    let routes = "[[sites.routes]]\nmethods = [\"POST\"]\npath = \"/graphql\"\ncache_post = true\n";
+    let node = tier.node(&origin, "", routes).await;
+    let addr = node.http_addrs()[0];
+    let q1 = r#"{"query":"{ product(id: 7) { name } }"}"#;
+    let q2 = r#"{"query":"{ product(id: 8) { name } }"}"#;
+    let first = send(addr, "POST", "shop.test", "/graphql", &[], q1).await;
+    assert_eq!(first.header("x-cache").as_deref(), Some("MISS"));
+    assert_eq!(
+        origin.last_body("/graphql"),
+        q1,
+        "the body still reaches the origin"
+    );
+    let again = send(addr, "POST", "shop.test", "/graphql", &[], q1).await;
+    assert_eq!(again.header("x-cache").as_deref(), Some("HIT"));
+    assert_eq!(again.text(), "result");
+    let other = send(addr, "POST", "shop.test", "/graphql", &[], q2).await;
+    assert_eq!(other.header("x-cache").as_deref(), Some("MISS"));
+    assert_eq!(origin.hits("/graphql"), 2);
+    // POSTs elsewhere are not cached.
+    origin.script("/orders", Script::ok("public, max-age=60"));
+    send(addr, "POST", "shop.test", "/orders", &[], q1).await;
+    let r = send(addr, "POST", "shop.test", "/orders", &[], q1).await;
+    assert_eq!(r.header("x-cache").as_deref(), Some("BYPASS"));
+    assert_eq!(origin.hits("/orders"), 2);
     node.shutdown().await;
 }
