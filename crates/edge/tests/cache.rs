@@ -374,12 +374,13 @@ async fn stale_if_error_serves_stale_when_the_origin_is_gone(tier: Tier) {
         "/sie",
         Script::ok("max-age=1, stale-if-error=300").body("kept"),
     );
-    let node = node_for(
-        &origin,
-        "",
-        "[sites.timeouts]\nconnect = \"300ms\"\nfirst_byte = \"500ms\"",
-    )
-    .await;
+    let node = tier
+        .node(
+            &origin,
+            "",
+            "[sites.timeouts]\nconnect = \"300ms\"\nfirst_byte = \"500ms\"",
+        )
+        .await;
     get(&node, "shop.test", "/sie", &[]).await;
     origin.kill();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -495,12 +496,13 @@ cache_key_query_exclude = ["utm_source"]
 cache_key_headers = ["x-lang"]
 cache_key_country = true
 "#;
-    let node = node_for(
-        &origin,
-        "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]",
-        routes,
-    )
-    .await;
+    let node = tier
+        .node(
+            &origin,
+            "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]",
+            routes,
+        )
+        .await;
     get(
         &node,
         "shop.test",
