@@ -1,6 +1,7 @@
 //! `regionless demo` and `regionless probe` through the built binary, on loopback only.
-//! The only timing assertions are the two the issue allows: for US and JP clients the median
-//! TTFB through Regionless (geo routing) is below the median TTFB straight to Germany. TLS
+//! The only timing assertions are the ones the issue allows: for US and JP clients the median
+//! TTFB through Regionless (geo routing) is below the median TTFB straight to Germany, and
+//! every client's median cache-hit TTFB is within 1.2× of its modelled RTT to the edge. TLS
 //! times are checked to be there and positive, with no bound.
 #![allow(clippy::unwrap_used)]
 use std::io::{Read, Write};
@@ -49,7 +50,14 @@ fn demo_once_json_geo_routing_beats_germany_for_us_and_jp() {
         // Every client reached an edge, which answered itself and named the origin.
         assert_eq!(r["served_by"], r["edge"], "{r}");
         assert!(r["origin"].as_str().unwrap().contains('@'), "{r}");
-        assert!(r["ttfb_cache_hit_ms"].is_null());
+        // A cache hit costs about one client↔edge round trip (medians; the only other timing
+        // assertion the issue allows).
+        let hit = r["ttfb_cache_hit_ms"].as_f64().unwrap();
+        let rtt = r["edge_rtt_ms"].as_f64().unwrap();
+        assert!(
+            hit <= 1.2 * rtt,
+            "cache hit {hit} ms vs RTT to edge {rtt} ms\n{r}"
+        );
         // The TLS handshakes (edge and direct origin) are measured, apart from TTFB.
         for key in ["tls_ms", "tls_direct_ms"] {
             let tls = r[key].as_f64().unwrap_or(f64::NAN);

@@ -61,7 +61,7 @@ pub struct DemoRow {
     pub ttfb_direct_ms: f64,
     /// Median TTFB through Regionless (nearest edge, geo routing to an origin).
     pub ttfb_regionless_ms: f64,
-    /// Median TTFB of a cache hit at the edge; `None` until the edge cache exists.
+    /// Median TTFB of an edge cache hit (`/images/hero.svg`, `x-cache: HIT`).
     pub ttfb_cache_hit_ms: Option<f64>,
     /// Speed-of-light floor client → edge → origin.
     pub floor_ms: f64,
@@ -179,8 +179,8 @@ impl DemoReport {
         }
         text.push_str(&format!(
             "RTT to edge is the model's; \"change\" is TTFB through Regionless against direct. \
-             Regionless was faster for {faster} of {n}: without a cache every request still \
-             reaches an origin, so the edge helps where geo routing finds a nearer origin, and \
+             Regionless was faster for {faster} of {n}: this API read is no-store, so every request \
+             reaches an origin: the edge helps where geo routing finds a nearer origin, and \
              elsewhere costs its hop (a detour if the nearest edge is off the way). Measured \
              TTFB minus modelled RTT: direct {direct_over:+.1} ms, through Regionless \
              {edge_over:+.1} ms (the emulator's relays, {tls}the sample app and the edge \
@@ -193,7 +193,7 @@ impl DemoReport {
         ));
         format!(
             "{table}\n{notes}\n\
-             ¹ The edge cache does not exist yet: this column fills in with the cache issue.\n\
+             ¹ A static image served from the edge's cache (x-cache: HIT): the client↔edge RTT plus the edge's own time.\n\
              ² Speed-of-light floor: light in fibre along great circles, client → edge → origin.\n",
             table = t.render(),
             notes = wrap(&text, 96),

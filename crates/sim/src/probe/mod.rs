@@ -77,6 +77,14 @@ pub enum ProbeError {
         /// The status code.
         status: u16,
     },
+    /// A response that must come from the edge's cache did not.
+    #[error("{what}: a cacheable image was not served from the edge cache (x-cache: {x_cache})")]
+    NotCached {
+        /// Who asked whom.
+        what: String,
+        /// The `x-cache` value received.
+        x_cache: String,
+    },
     /// A `--from` country with no vantage point in the world.
     #[error("no vantage point in `{country}`; this world has: {available}")]
     NoVantage {
