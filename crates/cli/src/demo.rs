@@ -43,6 +43,17 @@ pub struct Args {
     log: String,
 }
 
+/// Purge propagation across the planet, as a message on failure.
+async fn measure_purges(
+    planet: &Planet,
+    rounds: usize,
+) -> Result<regionless_sim::demo::PurgeSummary, String> {
+    planet
+        .measure_purges(rounds)
+        .await
+        .map_err(|e| format!("measuring purges: {e}"))
+}
+
 /// Logs to stderr, so stdout stays the table or the JSON.
 pub(crate) fn init_logging(log: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(log));
@@ -144,8 +155,12 @@ async fn demo(args: Args, started: Instant) -> Result<(), String> {
     };
     let report = run_demo(map, &vantages, &options, &label, &bar).await;
     bar.0.finish_and_clear();
-    let report = report.map_err(|e| e.to_string())?;
+    let mut report = report.map_err(|e| e.to_string())?;
+    // Two purges from every edge: how fast a purge reaches the whole planet. Measured after
+    // the table is out (it takes a few seconds of round trips), except for --json.
+    let rounds = 2 * map.addrs().edges.len();
     if args.json {
+        report.purge = Some(measure_purges(&planet, rounds).await?);
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{json}");
     } else {
@@ -156,6 +171,10 @@ async fn demo(args: Args, started: Instant) -> Result<(), String> {
         started.elapsed().as_secs_f64(),
         report.elapsed_ms / 1000.0
     );
+    if !args.json {
+        let purge = measure_purges(&planet, rounds).await?;
+        println!("{}", purge.sentence());
+    }
     if !args.once {
         keep_running(map, &vantages, world_file, &args.path, planet.ca_file()).await;
     }

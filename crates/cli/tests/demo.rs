@@ -64,6 +64,12 @@ fn demo_once_json_geo_routing_beats_germany_for_us_and_jp() {
             assert!(tls > 0.0, "{key}: {r}");
         }
     }
+    // Purges issued at every edge reached every other edge (how fast is a benchmark figure,
+    // not asserted here).
+    let purge = &report["purge"];
+    assert_eq!(purge["missed"], 0, "{purge}");
+    assert_eq!(purge["purges"], 18, "{purge}");
+    assert_eq!(purge["deliveries"], 18 * 8, "{purge}");
     let row = |cc: &str| rows.iter().find(|r| r["country"] == cc).unwrap();
     for cc in ["US", "JP"] {
         let r = row(cc);

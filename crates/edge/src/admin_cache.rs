@@ -122,6 +122,33 @@ pub async fn purge(State(control): State<Arc<NodeControl>>, body: Bytes) -> Resp
     .into_response()
 }
 
+/// Issues a purge from `control`'s node as the admin API does (here, the nodes sharing its
+/// store, its peers) and returns the purge's id once every peer answered. For embedding (the
+/// demo measures propagation with it); errors are messages.
+pub async fn issue_purge(
+    control: &NodeControl,
+    target: PurgeTarget,
+    soft: bool,
+) -> Result<u64, String> {
+    let cache = control
+        .state
+        .cache
+        .clone()
+        .ok_or("the cache is disabled on this node")?;
+    let ban = cache.purge(target, soft).await.map_err(|e| e.to_string())?;
+    let failed: Vec<String> = forward_to_peers(control, &ban)
+        .await
+        .into_iter()
+        .filter(|p| !p.ok)
+        .map(|p| format!("{}: {}", p.peer, p.error.unwrap_or_default()))
+        .collect();
+    if failed.is_empty() {
+        Ok(ban.id)
+    } else {
+        Err(format!("forwarding failed: {}", failed.join("; ")))
+    }
+}
+
 /// `POST /admin/v1/cache/purge/receive`: a purge forwarded by a peer (applied and published to
 /// the nodes sharing our store, never forwarded further, so purges cannot loop).
 pub async fn receive(State(control): State<Arc<NodeControl>>, body: Bytes) -> Response {

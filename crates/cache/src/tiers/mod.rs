@@ -116,7 +116,12 @@ pub struct EdgeCache {
     /// Keys whose last origin response could not be stored (Varnish's hit-for-miss): requests
     /// for them skip coalescing, so uncacheable URLs are never serialised behind each other.
     uncacheable: moka::sync::Cache<String, ()>,
+    /// The latest purges applied here (id, time from issue to apply), newest last.
+    applied: std::sync::Mutex<std::collections::VecDeque<(u64, Duration)>>,
 }
+
+/// How many applied purges [`EdgeCache::purge_latency`] remembers.
+const APPLIED_KEPT: usize = 1024;
 
 /// How long a key stays marked uncacheable after a response that could not be stored.
 pub const UNCACHEABLE_MARK: Duration = Duration::from_secs(30);
@@ -156,6 +161,7 @@ impl EdgeCache {
                 .max_capacity(100_000)
                 .time_to_live(UNCACHEABLE_MARK)
                 .build(),
+            applied: Default::default(),
         })
     }
 
@@ -392,18 +398,36 @@ impl EdgeCache {
     /// Applies a purge on this node; true if it was new here.
     pub fn apply(&self, ban: Ban) -> bool {
         let now = SystemTime::now();
-        let (target, at, soft) = (ban.target.clone(), ban.at, ban.soft);
+        let (target, at, soft, id) = (ban.target.clone(), ban.at, ban.soft, ban.id);
         if !self.bans.add(ban, now) {
             return false;
         }
         CacheStats::bump(&self.stats.purges);
+        let took = now.duration_since(at).unwrap_or_default();
         if let Some(observe) = &self.purge_observer {
-            observe(now.duration_since(at).unwrap_or_default());
+            observe(took);
+        }
+        if let Ok(mut applied) = self.applied.lock() {
+            if applied.len() >= APPLIED_KEPT {
+                applied.pop_front();
+            }
+            applied.push_back((id, took));
         }
         if !soft {
             self.memory.drop_matching(target, at);
         }
         true
+    }
+
+    /// How long the purge `id` took from being issued (on any node) to being applied here;
+    /// `None` if it has not arrived (or is older than the last 1024 purges).
+    pub fn purge_latency(&self, id: u64) -> Option<Duration> {
+        let applied = self.applied.lock().ok()?;
+        applied
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map(|(_, d)| *d)
     }
 
     /// Issues a purge: applies it here, stores it (so nodes that start later apply it too)

@@ -49,6 +49,7 @@ pub fn edge_toml(
     origins: &[OriginRoute],
     admin_token: &str,
     tls: Option<SiteTlsFiles<'_>>,
+    purge_peers: &[std::net::SocketAddr],
 ) -> String {
     let mut t = String::new();
     // Writing to a String cannot fail; `let _` keeps that from needing an unwrap.
@@ -66,10 +67,12 @@ shutdown_grace = "2s"
 trusted_proxies = ["127.0.0.1/32"]
 country_header = {header}
 
-# One node per region, all in this process: tier 1 (memory) is each edge's cache.
+# One node per region, all in this process: tier 1 (memory) is each edge's cache. Purges
+# are forwarded to the other edges through emulated backbone links.
 [cache]
 regional = "off"
 memory = "64MiB"
+peers = [{peers}]
 "#,
         region = q(region),
         tls_listen = if tls.is_some() {
@@ -79,6 +82,11 @@ memory = "64MiB"
         },
         token = q(admin_token),
         header = q(COUNTRY_HEADER),
+        peers = purge_peers
+            .iter()
+            .map(|a| q(&format!("http://{a}/")))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     let catalog = regionless_geo::RegionCatalog::builtin();
     for place in world.places_of(PlaceKind::Region) {

@@ -39,7 +39,7 @@ pub use map::{
 };
 pub use planet::Planet;
 pub use progress::{NoProgress, Progress};
-pub use report::{DemoReport, DemoRow};
+pub use report::{DemoReport, DemoRow, PurgeSummary};
 pub use run::{
     run_demo, start_vantages, DemoOptions, Vantage, DEFAULT_REPETITIONS, DEMO_PATH, ROUTE_STAGGER,
 };

@@ -6,6 +6,7 @@
 use super::edge_config::{edge_toml, origin_name, OriginRoute, SiteTlsFiles};
 use super::layout::SITE_HOST;
 use super::map::{EdgeInfo, OriginInfo, PlanetAddrs, PlanetMap};
+use super::report::PurgeSummary;
 use super::tls::DemoTls;
 use super::DemoError;
 use crate::app::AppHandle;
@@ -93,6 +94,7 @@ impl Planet {
         let mut relays = Vec::new();
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
+        let mut tomls = Vec::new();
         for region in &layout.edges {
             let mut routes = Vec::new();
             for origin in &origins {
@@ -122,6 +124,7 @@ impl Planet {
                     cert: &cert_file,
                     key: &key_file,
                 }),
+                &[],
             );
             let config =
                 Config::from_toml(&toml, Path::new(".")).map_err(|e| DemoError::EdgeConfig {
@@ -156,6 +159,53 @@ impl Planet {
                 admin: node.admin_addr(),
             });
             nodes.push(node);
+            tomls.push((region.clone(), routes));
+        }
+        // Purges: every edge forwards to every other edge's admin API through an emulated
+        // backbone link, so purge propagation is measured over the planet's distances.
+        for (i, (region, routes)) in tomls.iter().enumerate() {
+            let mut peers = Vec::new();
+            for (j, other) in edges.iter().enumerate() {
+                let Some(admin) = other.admin.filter(|_| i != j) else {
+                    continue;
+                };
+                let link = map.backbone_link(region, &other.region)?;
+                let relay =
+                    Relay::new(admin, link)
+                        .start()
+                        .await
+                        .map_err(|source| DemoError::Start {
+                            what: format!("admin link {region} -> {}", other.region),
+                            source,
+                        })?;
+                peers.push(relay.local_addr());
+                relays.push(relay);
+            }
+            let toml = edge_toml(
+                region,
+                map.world(),
+                &layout,
+                SITE_HOST,
+                routes,
+                &admin_token,
+                Some(SiteTlsFiles {
+                    cert: &cert_file,
+                    key: &key_file,
+                }),
+                &peers,
+            );
+            let config =
+                Config::from_toml(&toml, Path::new(".")).map_err(|e| DemoError::EdgeConfig {
+                    region: region.clone(),
+                    message: e.to_string(),
+                })?;
+            nodes[i]
+                .control()
+                .apply(config)
+                .map_err(|e| DemoError::EdgeConfig {
+                    region: region.clone(),
+                    message: e.join("; "),
+                })?;
         }
         Ok(Planet {
             map: map.with_edges(edges),
@@ -180,6 +230,58 @@ impl Planet {
     /// The sample apps (origins), in layout order.
     pub fn apps(&self) -> &[AppHandle] {
         &self.apps
+    }
+
+    /// Purges by tag `rounds` times, each time from the next edge in turn, and measures how
+    /// long each purge took to be applied on every other edge (forwarded over the emulated
+    /// backbone, as `[cache] peers`). Times are from issue to apply, on one clock.
+    pub async fn measure_purges(&self, rounds: usize) -> Result<PurgeSummary, DemoError> {
+        let mut samples = Vec::new();
+        let mut incomplete = 0usize;
+        for round in 0..rounds {
+            let issuer = &self.nodes[round % self.nodes.len()];
+            let target = regionless_cache::purge::PurgeTarget::tag(&format!("demo-{round}"))
+                .map_err(|e| DemoError::Tls(e.to_string()))?;
+            let issued = regionless_edge::admin_cache::issue_purge(issuer.control(), target, false)
+                .await
+                .map_err(|e| DemoError::EdgeConfig {
+                    region: "purge".into(),
+                    message: e,
+                })?;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            for node in &self.nodes {
+                if std::ptr::eq(node, issuer) {
+                    continue;
+                }
+                let Some(cache) = node.control().state.cache.as_ref() else {
+                    continue;
+                };
+                loop {
+                    if let Some(took) = cache.purge_latency(issued) {
+                        samples.push(took.as_secs_f64() * 1000.0);
+                        break;
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        incomplete += 1;
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        }
+        samples.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+            samples.get(i).copied().unwrap_or(f64::NAN)
+        };
+        Ok(PurgeSummary {
+            purges: rounds,
+            deliveries: samples.len(),
+            missed: incomplete,
+            p50_ms: pick(0.5),
+            p99_ms: pick(0.99),
+            max_ms: samples.last().copied().unwrap_or(f64::NAN),
+        })
     }
 
     /// Stops the edge nodes (graceful, bounded by their 2 s grace), then relays and apps.

@@ -28,6 +28,47 @@ pub struct DemoReport {
     pub rows: Vec<DemoRow>,
     /// Time the measurement took (links up to results), ms.
     pub elapsed_ms: f64,
+    /// How fast purges reached every edge, when measured.
+    #[serde(default)]
+    pub purge: Option<PurgeSummary>,
+}
+
+impl PurgeSummary {
+    /// One line for the demo's output.
+    pub fn sentence(&self) -> String {
+        let missed = if self.missed > 0 {
+            format!(", {} missed", self.missed)
+        } else {
+            String::new()
+        };
+        wrap(
+            &format!(
+                "Purge by tag, issued at each edge in turn and forwarded over the emulated \
+                 backbone: applied on every other edge in {:.0} ms median, {:.0} ms p99, {:.0} ms \
+                 max ({} arrivals of {} purges{missed}).",
+                self.p50_ms, self.p99_ms, self.max_ms, self.deliveries, self.purges
+            ),
+            96,
+        )
+    }
+}
+
+/// Purge propagation across the planet's edges: each purge issued at one edge, forwarded to
+/// the others over emulated backbone links; times from issue to apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PurgeSummary {
+    /// Purges issued.
+    pub purges: usize,
+    /// Purge arrivals measured (purges × other edges).
+    pub deliveries: usize,
+    /// Arrivals that did not happen within 5 s.
+    pub missed: usize,
+    /// Median time to apply, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
 }
 
 /// One client place's results.
@@ -193,10 +234,15 @@ impl DemoReport {
         ));
         format!(
             "{table}\n{notes}\n\
+             {purge}\
              ¹ A static image served from the edge's cache (x-cache: HIT): the client↔edge RTT plus the edge's own time.\n\
              ² Speed-of-light floor: light in fibre along great circles, client → edge → origin.\n",
             table = t.render(),
             notes = wrap(&text, 96),
+            purge = self
+                .purge
+                .as_ref()
+                .map_or_else(String::new, |p| format!("{}\n", p.sentence())),
         )
     }
 }

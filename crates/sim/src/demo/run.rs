@@ -105,7 +105,7 @@ pub async fn run_demo(
     let reps = options.repetitions.max(1);
     // Per route: `reps` connection setups (connect and TLS), warm-up, `reps` requests; on the
     // edge route also a fill and `reps` cache hits.
-    progress.start((vantages.len() * (2 * (2 * reps + 1) + reps + 1)) as u64);
+    progress.start((vantages.len() * (2 * (2 * reps + 1) + 2 * reps + 1)) as u64);
     let visits: Vec<_> = vantages
         .iter()
         .map(|v| (v.edge.hop.region.clone(), v.edge.country.clone()))
@@ -147,6 +147,7 @@ pub async fn run_demo(
         direct_origin: map.layout().direct_origin().to_owned(),
         rows,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        purge: None,
     })
 }
 
@@ -213,7 +214,9 @@ async fn measure_route(
         let fill = conn.get(host, DEMO_CACHED_PATH, headers).await?;
         check(link, &fill)?;
         progress.advance(1);
-        for _ in 0..reps {
+        // Twice as many samples as the other columns: a hit is one round trip, so a single
+        // scheduler hiccup on a busy machine weighs more in its median.
+        for _ in 0..2 * reps {
             let hit = conn.get(host, DEMO_CACHED_PATH, headers).await?;
             check(link, &hit)?;
             if hit.header("x-cache") != Some("HIT") {
