@@ -12,7 +12,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m or h, e.g. \"2.5s\")"))?;
+        .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m, h or d, e.g. \"2.5s\")"))?;
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
@@ -23,9 +23,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86_400.0,
         other => {
             return Err(format!(
-                "`{other}` is not a duration unit (use ms, s, m or h)"
+                "`{other}` is not a duration unit (use ms, s, m, h or d)"
             ))
         }
     };
