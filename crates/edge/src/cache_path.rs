@@ -212,6 +212,10 @@ pub struct Forward<'a> {
     request_time: SystemTime,
     /// The request carries `Range`: forwarded as-is, never stored.
     ranged: bool,
+    /// It waited `lock_timeout` for another request's fetch in vain: it goes to the origin
+    /// itself and what it gets is not stored (nginx's `proxy_cache_lock_timeout`), so a slow
+    /// origin cannot turn every waiter into a store.
+    pass_only: bool,
 }
 
 fn now() -> SystemTime {
@@ -229,6 +233,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
         Directives::default()
     };
     let mut waited = false;
+    let mut lock_timed_out = false;
     let mut collapsed = false;
     loop {
         let found = plan.cache.lookup(&plan.key, headers).await;
@@ -322,6 +327,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                 request_headers: headers.clone(),
                 request_time: now(),
                 ranged,
+                pass_only: lock_timed_out,
                 plan,
             });
         }
@@ -331,6 +337,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                 let timeout = plan.cache.config().lock_timeout;
                 if tokio::time::timeout(timeout, waiter.done()).await.is_err() {
                     CacheStats::bump(&plan.cache.stats.coalesce_timeouts);
+                    lock_timed_out = true;
                 }
                 waited = true;
                 collapsed = true;
@@ -347,6 +354,10 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                             .cache
                             .wait_for_region(&plan.key, headers, deadline)
                             .await;
+                        if Instant::now() >= deadline {
+                            CacheStats::bump(&plan.cache.stats.coalesce_timeouts);
+                            lock_timed_out = true;
+                        }
                         drop(guard);
                         waited = true;
                         collapsed = true;
@@ -363,6 +374,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                     request_headers: headers.clone(),
                     request_time: now(),
                     ranged,
+                    pass_only: false,
                     plan,
                 });
             }
@@ -491,6 +503,7 @@ impl<'a> Forward<'a> {
             request_headers,
             request_time: now(),
             ranged: false,
+            pass_only: false,
         }
     }
 
@@ -621,7 +634,9 @@ impl<'a> Forward<'a> {
         let route = self.plan.route;
         let cacheable_method =
             self.method == Method::GET || (self.method == Method::POST && route.storage.allow_post);
-        let verdict = if self.ranged || !cacheable_method {
+        let verdict = if self.pass_only {
+            Err("lock-timeout")
+        } else if self.ranged || !cacheable_method {
             Err(if self.ranged { "range" } else { "method" })
         } else {
             let check = storability(
@@ -688,7 +703,7 @@ impl<'a> Forward<'a> {
             }
             Err(detail) => {
                 status.detail = Some(detail.to_string());
-                if !self.ranged && cacheable_method {
+                if !self.ranged && cacheable_method && !self.pass_only {
                     self.plan.cache.mark_uncacheable(&self.plan.key);
                 }
                 label(&mut response, XCache::Miss, &status);

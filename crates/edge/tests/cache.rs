@@ -849,3 +849,82 @@ async fn cacheable_post_routes_key_on_the_body(tier: Tier) {
     assert_eq!(origin.hits("/orders"), 2);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn waiters_past_the_lock_timeout_go_to_the_origin_and_do_not_store() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script(
+        "/slow",
+        Script::ok("max-age=60")
+            .body("slow")
+            .delay(Duration::from_millis(800)),
+    );
+    let node = node_for(
+        &origin,
+        "[cache]\nregional = \"off\"\nlock_timeout = \"200ms\"",
+        "",
+    )
+    .await;
+    let addr = node.http_addrs()[0];
+    let leader =
+        tokio::spawn(async move { send(addr, "GET", "shop.test", "/slow", &[], "").await });
+    origin.wait_for("/slow", 1).await;
+    let waiter = send(addr, "GET", "shop.test", "/slow", &[], "").await;
+    assert_eq!(waiter.text(), "slow");
+    let status = waiter.header("cache-status").unwrap();
+    assert!(
+        status.contains("collapsed") && status.contains("detail=lock-timeout"),
+        "{status}"
+    );
+    assert_eq!(
+        origin.hits("/slow"),
+        2,
+        "the waiter went to the origin itself"
+    );
+    assert_eq!(
+        leader.await.unwrap().header("x-cache").as_deref(),
+        Some("MISS")
+    );
+    assert_eq!(
+        get(&node, "shop.test", "/slow", &[])
+            .await
+            .header("x-cache")
+            .as_deref(),
+        Some("HIT")
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn cdn_cache_control_and_surrogate_control_override_cache_control() {
+    let origin = ScriptedOrigin::start().await;
+    origin.script(
+        "/cdn",
+        Script::ok("no-store").header("cdn-cache-control", "max-age=60"),
+    );
+    origin.script(
+        "/sur",
+        Script::ok("private").header("surrogate-control", "max-age=60;regionless"),
+    );
+    origin.script(
+        "/cdn-no",
+        Script::ok("max-age=60").header("cdn-cache-control", "no-store"),
+    );
+    let node = node_for(&origin, "", "").await;
+    for (path, expect) in [("/cdn", "HIT"), ("/sur", "HIT"), ("/cdn-no", "MISS")] {
+        get(&node, "shop.test", path, &[]).await;
+        let r = get(&node, "shop.test", path, &[]).await;
+        assert_eq!(r.header("x-cache").as_deref(), Some(expect), "{path}");
+        assert!(
+            r.header("surrogate-control").is_none(),
+            "Surrogate-Control is for us, not clients"
+        );
+    }
+    assert_eq!(
+        origin
+            .last_header("/sur", "surrogate-capability")
+            .as_deref(),
+        Some("regionless=\"Surrogate/1.0\"")
+    );
+    node.shutdown().await;
+}
