@@ -97,7 +97,8 @@ impl CacheStatus {
 
     /// The member as a header value (printable ASCII by construction).
     pub fn header_value(&self) -> HeaderValue {
-        HeaderValue::try_from(self.to_string())
+        // `from_maybe_shared` takes the string's buffer as it is (no second copy).
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(self.to_string()))
             .unwrap_or_else(|_| HeaderValue::from_static("regionless"))
     }
 

@@ -2,7 +2,7 @@
 //! secondary key from `Vary` (RFC 9111 §4.1), and the UUIDv5 key of a canonical request for
 //! cacheable POST.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use http::header::{HeaderMap, ACCEPT_ENCODING, VARY};
 use http::Method;
@@ -106,22 +106,62 @@ pub fn primary_key(
     config_version: &str,
     rules: &KeyRules,
 ) -> CacheKey {
-    let scheme = scheme.to_ascii_lowercase();
-    let host = normalize_host(&scheme, host);
+    // Built in one buffer: this runs for every cached request, so the common case (no
+    // escapes, no query rules) appends slices instead of allocating per part.
     let (path, query) = match path_and_query.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (path_and_query, None),
     };
-    let mut path = normalize_percent_encoding(path);
-    if path.is_empty() {
-        path.push('/');
+    let mut key = String::with_capacity(
+        config_version.len() + scheme.len() + host.len() + path_and_query.len() + 16,
+    );
+    let _ = write!(key, "{}:", config_version.len());
+    key.push_str(config_version);
+    key.push('|');
+    let scheme_start = key.len();
+    key.push_str(scheme);
+    key[scheme_start..].make_ascii_lowercase();
+    let scheme_end = key.len();
+    key.push_str("://");
+    let host_start = key.len();
+    key.push_str(host);
+    key[host_start..].make_ascii_lowercase();
+    let default_port = match &key[scheme_start..scheme_end] {
+        "http" => Some(":80"),
+        "https" => Some(":443"),
+        _ => None,
+    };
+    if let Some(port) = default_port {
+        if key[host_start..].ends_with(port) {
+            key.truncate(key.len() - port.len());
+        }
     }
-    let query = query.map(|q| normalize_query(q, rules)).unwrap_or_default();
-    let sep = if query.is_empty() { "" } else { "?" };
-    CacheKey(format!(
-        "{}:{config_version}|{scheme}://{host}{path}{sep}{query}",
-        config_version.len()
-    ))
+    if path.is_empty() {
+        key.push('/');
+    } else if path.contains('%') {
+        key.push_str(&normalize_percent_encoding(path));
+    } else {
+        key.push_str(path);
+    }
+    if let Some(q) = query {
+        let plain = !q.contains('%')
+            && !rules.sort_query
+            && rules.query == QueryParams::All
+            && !q.split('&').any(str::is_empty);
+        if plain {
+            if !q.is_empty() {
+                key.push('?');
+                key.push_str(q);
+            }
+        } else {
+            let q = normalize_query(q, rules);
+            if !q.is_empty() {
+                key.push('?');
+                key.push_str(&q);
+            }
+        }
+    }
+    CacheKey(key)
 }
 
 /// Lowercases the host and drops the scheme's default port (`:80` for http, `:443` for https),

@@ -13,7 +13,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -37,6 +37,7 @@ use regionless_cache::validation::{
 
 use crate::body::{self, BoxError, ResponseBody};
 use crate::config::{CacheMode, RouteCache};
+use crate::headers::names;
 use crate::runtime::SiteRuntime;
 
 /// A request the cache handles, with its primary key.
@@ -436,7 +437,14 @@ fn from_stored(
             // Several ranges would need multipart/byteranges; the whole body is a valid answer.
             RangeAnswer::Partial(_) | RangeAnswer::Full => (stored.status, stored.body.clone()),
         };
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        let length_known = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            == Some(bytes.len());
+        if !length_known {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
         let body = if *method == Method::HEAD {
             body::empty()
         } else {
@@ -453,10 +461,10 @@ fn from_stored(
     };
     let h = response.headers_mut();
     // Surrogate-Control is addressed to surrogates like us, never passed to clients.
-    h.remove("surrogate-control");
+    h.remove(names::SURROGATE_CONTROL);
     h.insert(header::AGE, HeaderValue::from(age));
-    h.insert("x-cache", x_cache.header_value());
-    h.insert("cache-status", status.header_value());
+    h.insert(names::X_CACHE, x_cache.header_value());
+    h.insert(names::CACHE_STATUS, status.header_value());
     response
 }
 
@@ -467,17 +475,17 @@ fn header_value(s: &str) -> HeaderValue {
 /// Headers some origin frameworks trust to rewrite the host, URL or method, which are not part
 /// of the cache key: a response to a request carrying them would be stored for everyone (cache
 /// poisoning), so they never reach the origin on requests the cache handles.
-const UNKEYED_OVERRIDES: [&str; 10] = [
-    "x-forwarded-host",
-    "x-forwarded-server",
-    "x-forwarded-scheme",
-    "x-forwarded-port",
-    "x-host",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
+const UNKEYED_OVERRIDES: [HeaderName; 10] = [
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-host"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
 ];
 
 /// Our `Surrogate-Capability` (the name matches `directives::SURROGATE_NAME`).
@@ -511,12 +519,12 @@ impl<'a> Forward<'a> {
     /// (the client's `If-None-Match`/`If-Modified-Since` are answered here), and carries the
     /// stored response's validators when revalidating.
     pub fn adjust_upstream(&self, headers: &mut HeaderMap) {
-        for name in UNKEYED_OVERRIDES {
+        for name in &UNKEYED_OVERRIDES {
             headers.remove(name);
         }
         // Edge Architecture 1.0: tells the origin which `Surrogate-Control` target is us.
         headers.insert(
-            "surrogate-capability",
+            names::SURROGATE_CAPABILITY,
             HeaderValue::from_static(SURROGATE_CAPABILITY),
         );
         if self.ranged || self.method != Method::GET {
@@ -717,10 +725,10 @@ impl<'a> Forward<'a> {
 /// Sets `x-cache` and appends our `Cache-Status` member after the origin's.
 fn label(response: &mut Response<ResponseBody>, x_cache: XCache, status: &CacheStatus) {
     let h = response.headers_mut();
-    h.remove("surrogate-control");
-    let combined = status.appended_to(h.get("cache-status"));
-    h.insert("cache-status", combined);
-    h.insert("x-cache", x_cache.header_value());
+    h.remove(names::SURROGATE_CONTROL);
+    let combined = status.appended_to(h.get(names::CACHE_STATUS));
+    h.insert(names::CACHE_STATUS, combined);
+    h.insert(names::X_CACHE, x_cache.header_value());
 }
 
 /// Labels a response the cache did not take part in (`x-cache: BYPASS`).

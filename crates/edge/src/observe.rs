@@ -17,6 +17,7 @@ use regionless_geo::CountryCode;
 
 use crate::access_log::AccessRecord;
 use crate::body::{BoxError, IdleTimer, ResponseBody};
+use crate::headers::names;
 use crate::metrics::{RequestLabels, SiteLabels};
 use crate::runtime::Runtime;
 use crate::state::{ConnInfo, NodeState};
@@ -97,7 +98,7 @@ impl RequestLog {
             self.request_id = new_request_id();
         }
         let h = &mut parts.headers;
-        h.insert("x-served-by", rt.served_by.clone());
+        h.insert(names::X_SERVED_BY, rt.served_by.clone());
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             h.insert(rt.config.upstream_headers.request_id.clone(), v);
         }
@@ -109,8 +110,8 @@ impl RequestLog {
             ),
             None => format!("edge;dur={:.1}", ms(self.head_sent)),
         };
-        if let Ok(v) = HeaderValue::try_from(timing) {
-            h.append("server-timing", v);
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
+            h.append(names::SERVER_TIMING, v);
         }
         Response::from_parts(
             parts,

@@ -18,6 +18,7 @@ use regionless_geo::{Candidate, Country};
 
 use crate::body::{self, BodyFault, BodySlot, Fault, GuardedBody, ResponseBody, UpstreamBody};
 use crate::cache_path::Decision;
+use crate::headers::names;
 use crate::headers::{append_list, append_value, strip_hop_by_hop, wants_upgrade};
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
@@ -193,7 +194,9 @@ async fn run_phases(
         }
     }
     if let Some(flags) = &site.flags_header {
-        forwarded.headers.insert("x-feature-flags", flags.clone());
+        forwarded
+            .headers
+            .insert(names::X_FEATURE_FLAGS, flags.clone());
     }
     let (mut response, origin) = match proxy(state, site, &order, forwarded, log).await {
         Ok(answer) => answer,
@@ -354,7 +357,9 @@ impl Refresh {
             forwarded.method = Method::GET;
             forward.adjust_upstream(&mut forwarded.headers);
             if let Some(flags) = &site.flags_header {
-                forwarded.headers.insert("x-feature-flags", flags.clone());
+                forwarded
+                    .headers
+                    .insert(names::X_FEATURE_FLAGS, flags.clone());
             }
             if let Ok((response, origin)) =
                 proxy(&self.state, site, &order, forwarded, &mut log).await
@@ -475,7 +480,7 @@ fn locate(
     let ip = if trusted {
         let xff = req
             .headers()
-            .get_all("x-forwarded-for")
+            .get_all(names::X_FORWARDED_FOR)
             .iter()
             .map(|v| v.as_bytes());
         regionless_geo::client_ip(peer, xff, &rt.trusted)
@@ -619,20 +624,16 @@ impl ForwardedRequest {
         headers.remove(header::HOST);
         let peer = conn.peer.ip().to_string();
         if place.via_trusted_proxy {
-            append_list(
-                &mut headers,
-                HeaderName::from_static("x-forwarded-for"),
-                &peer,
-            );
-            if !headers.contains_key("x-forwarded-proto") {
-                headers.insert("x-forwarded-proto", proto_value(conn.tls));
+            append_list(&mut headers, names::X_FORWARDED_FOR, &peer);
+            if !headers.contains_key(names::X_FORWARDED_PROTO) {
+                headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
             }
         } else {
-            headers.remove("x-forwarded-proto");
+            headers.remove(names::X_FORWARDED_PROTO);
             if let Ok(v) = HeaderValue::try_from(peer) {
-                headers.insert("x-forwarded-for", v);
+                headers.insert(names::X_FORWARDED_FOR, v);
             }
-            headers.insert("x-forwarded-proto", proto_value(conn.tls));
+            headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
         }
         append_value(&mut headers, header::VIA, &rt.via);
         if let Some(name) = &settings.upstream_headers.original_host {
@@ -1103,7 +1104,7 @@ fn respond(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     append_value(&mut parts.headers, header::VIA, &rt.via);
-    parts.headers.insert("x-origin", origin.label.clone());
+    parts.headers.insert(names::X_ORIGIN, origin.label.clone());
     log.set_origin(&origin.cfg.name);
     let idle = site.cfg.timeouts.request;
     let body = crate::observe::IdleTimeoutBody::new(incoming, idle).boxed_unsync();
