@@ -27,7 +27,8 @@ pub struct RequestLog {
     state: Arc<NodeState>,
     rt: Arc<Runtime>,
     pub started: Instant,
-    pub request_id: String,
+    /// Empty until the request path sets it (then it is the value sent on and returned).
+    pub request_id: HeaderValue,
     pub client_ip: Option<IpAddr>,
     pub country: Option<CountryCode>,
     /// Index into the runtime's sites once the site is known.
@@ -57,7 +58,7 @@ impl RequestLog {
             state: state.clone(),
             rt: rt.clone(),
             started,
-            request_id: String::new(),
+            request_id: HeaderValue::from_static(""),
             client_ip: Some(conn.peer.ip()),
             country: None,
             site: None,
@@ -99,9 +100,10 @@ impl RequestLog {
         }
         let h = &mut parts.headers;
         h.insert(names::X_SERVED_BY, rt.served_by.clone());
-        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            h.insert(rt.config.upstream_headers.request_id.clone(), v);
-        }
+        h.insert(
+            rt.config.upstream_headers.request_id.clone(),
+            self.request_id.clone(),
+        );
         let timing = match self.origin_ttfb {
             Some(origin) => format!(
                 "edge;dur={:.1}, origin;dur={:.1}",
@@ -158,7 +160,7 @@ impl RequestLog {
         }
         let record = AccessRecord {
             ts: httpdate::fmt_http_date(std::time::SystemTime::now()),
-            request_id: &self.request_id,
+            request_id: self.request_id.to_str().unwrap_or("-"),
             client_ip: self.client_ip.map(|i| i.to_string()).unwrap_or_default(),
             client_country: self.country.as_ref().map(|c| c.as_str()),
             edge_region: &self.rt.config.node.region,
@@ -187,13 +189,19 @@ impl RequestLog {
 
 /// A random (v4) UUID in simple form. Drawn from the thread-local CSPRNG rather than
 /// `Uuid::new_v4()`, which makes a `getrandom` system call per request.
-pub fn new_request_id() -> String {
+pub fn new_request_id() -> HeaderValue {
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
+    let mut text = [0u8; uuid::fmt::Simple::LENGTH];
+    let id = uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .simple()
-        .to_string()
+        .encode_lower(&mut text)
+        .as_bytes()
+        .to_vec();
+    // Hex digits only, so always a valid header value.
+    HeaderValue::from_maybe_shared(Bytes::from(id))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 fn ms(d: Duration) -> f64 {

@@ -317,7 +317,7 @@ struct Refresh {
     conn: ConnInfo,
     place: ClientPlace,
     host: String,
-    request_id: String,
+    request_id: HeaderValue,
 }
 
 impl Refresh {
@@ -562,12 +562,13 @@ fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> V
     ranked.into_iter().map(|k| members[k]).collect()
 }
 
-fn request_id(rt: &Runtime, place: &ClientPlace, headers: &HeaderMap) -> String {
+/// The request's id as a header value (sent upstream and to the client, logged), built once.
+fn request_id(rt: &Runtime, place: &ClientPlace, headers: &HeaderMap) -> HeaderValue {
     let name = &rt.config.upstream_headers.request_id;
     if place.via_trusted_proxy && rt.config.node.trust_request_id {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            if !v.is_empty() && v.len() <= 200 {
-                return v.to_string();
+        if let Some(v) = headers.get(name) {
+            if v.to_str().is_ok() && !v.is_empty() && v.len() <= 200 {
+                return v.clone();
             }
         }
     }
@@ -600,7 +601,7 @@ impl ForwardedRequest {
         place: &ClientPlace,
         req: Request<Incoming>,
         host: &str,
-        request_id: &str,
+        request_id: &HeaderValue,
         upgrade: bool,
         retryable_route: bool,
     ) -> Result<ForwardedRequest, Reject> {
@@ -646,9 +647,10 @@ impl ForwardedRequest {
             let code: &'static str = place.country.map_or("XX", |c| c.code.as_str());
             headers.insert(name.clone(), HeaderValue::from_static(code));
         }
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            headers.insert(settings.upstream_headers.request_id.clone(), v);
-        }
+        headers.insert(
+            settings.upstream_headers.request_id.clone(),
+            request_id.clone(),
+        );
 
         let idempotent = matches!(
             parts.method,

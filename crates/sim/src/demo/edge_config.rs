@@ -41,6 +41,7 @@ fn q(s: &str) -> String {
 /// would drown in it), loopback trusted for `CF-IPCountry`, every world region declared under
 /// `[[regions]]` (so custom worlds work and coordinates match the world's). Origins are
 /// reached over plain HTTP: that leg stays inside the provider's network.
+#[allow(clippy::too_many_arguments)] // each is one independent part of the generated file
 pub fn edge_toml(
     region: &str,
     world: &World,

@@ -91,6 +91,23 @@ impl Planet {
             label,
         )?;
 
+        // One edge's config: its origin routes, and the relays to the other edges' admin APIs
+        // that purges are forwarded through (none at first start).
+        let toml_for = |region: &str, routes: &[OriginRoute], peers: &[SocketAddr]| {
+            edge_toml(
+                region,
+                map.world(),
+                &layout,
+                SITE_HOST,
+                routes,
+                &admin_token,
+                Some(SiteTlsFiles {
+                    cert: &cert_file,
+                    key: &key_file,
+                }),
+                peers,
+            )
+        };
         let mut relays = Vec::new();
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
@@ -113,19 +130,7 @@ impl Planet {
                 });
                 relays.push(relay);
             }
-            let toml = edge_toml(
-                region,
-                map.world(),
-                &layout,
-                SITE_HOST,
-                &routes,
-                &admin_token,
-                Some(SiteTlsFiles {
-                    cert: &cert_file,
-                    key: &key_file,
-                }),
-                &[],
-            );
+            let toml = toml_for(region, &routes, &[]);
             let config =
                 Config::from_toml(&toml, Path::new(".")).map_err(|e| DemoError::EdgeConfig {
                     region: region.clone(),
@@ -181,19 +186,7 @@ impl Planet {
                 peers.push(relay.local_addr());
                 relays.push(relay);
             }
-            let toml = edge_toml(
-                region,
-                map.world(),
-                &layout,
-                SITE_HOST,
-                routes,
-                &admin_token,
-                Some(SiteTlsFiles {
-                    cert: &cert_file,
-                    key: &key_file,
-                }),
-                &peers,
-            );
+            let toml = toml_for(region, routes, &peers);
             let config =
                 Config::from_toml(&toml, Path::new(".")).map_err(|e| DemoError::EdgeConfig {
                     region: region.clone(),
