@@ -136,6 +136,11 @@ listen = ["127.0.0.1:{NODE_PORT}"]
 admin_listen = "127.0.0.1:{ADMIN_PORT}"
 access_log = "off"
 
+# Pass-through, like the nginx peer (no proxy_cache): the origin's files carry Last-Modified,
+# which the edge cache would otherwise cache heuristically.
+[cache]
+enabled = false
+
 [[sites]]
 name = "bench"
 hosts = ["bench.test"]

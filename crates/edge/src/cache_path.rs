@@ -731,10 +731,26 @@ fn label(response: &mut Response<ResponseBody>, x_cache: XCache, status: &CacheS
     h.insert(names::X_CACHE, x_cache.header_value());
 }
 
-/// Labels a response the cache did not take part in (`x-cache: BYPASS`).
+/// Labels a response the cache did not take part in (`x-cache: BYPASS`). Runs on every
+/// pass-through request, so the common case (no upstream `Cache-Status`) uses static values.
 pub fn label_bypass(response: &mut Response<ResponseBody>, reason: FwdReason) {
-    let status = CacheStatus::forward(CACHE_NAME, reason);
-    label(response, XCache::Bypass, &status);
+    let fixed = match reason {
+        FwdReason::Bypass => Some(HeaderValue::from_static("regionless; fwd=bypass")),
+        FwdReason::Method => Some(HeaderValue::from_static("regionless; fwd=method")),
+        _ => None,
+    };
+    match fixed {
+        Some(value) if !response.headers().contains_key(names::CACHE_STATUS) => {
+            let h = response.headers_mut();
+            h.remove(names::SURROGATE_CONTROL);
+            h.insert(names::CACHE_STATUS, value);
+            h.insert(names::X_CACHE, XCache::Bypass.header_value());
+        }
+        _ => {
+            let status = CacheStatus::forward(CACHE_NAME, reason);
+            label(response, XCache::Bypass, &status);
+        }
+    }
 }
 
 /// What a [`FillBody`] needs to store the response once its body is complete. Owned, so the
