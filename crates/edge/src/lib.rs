@@ -1,8 +1,11 @@
 //! The edge node: accepts client connections, runs every request through the phases
-//! admit → site → locate → rules → route → steer → proxy → respond, and serves the admin API.
+//! admit → site → locate → rules → route → cache → steer → proxy → respond, and serves the
+//! admin API.
 //!
-//! Owns: the HTTP server, config loading and validation, proxying with failover and hedging,
-//! TLS termination, health checking tasks, the admin listener, metrics and the access log.
+//! Owns: the HTTP server, config loading and validation, the cache phase of the request path
+//! (`cache_path`: keys, lookups, storing while streaming, stale serving; the tiers themselves
+//! live in `regionless-cache`), proxying with failover and hedging, TLS termination, health
+//! checking tasks, the admin listener (including cache purges), metrics and the access log.
 //! Must never: block the request path on background work, or forward a request whose Host is
 //! not a configured site (the node is not an open proxy).
 #![forbid(unsafe_code)]
