@@ -660,8 +660,18 @@ impl<'a> Forward<'a> {
             )
             .map_err(|n| n.detail());
             // Micro-caching and TTL overrides store what has no freshness information.
+            let overridden = route.micro.is_some() || route.ttl.is_some();
             match check {
-                Err("no-freshness") if route.micro.is_some() || route.ttl.is_some() => Ok(()),
+                Err("no-freshness") if overridden => Ok(()),
+                // Storable in principle, but fresh for no time, never servable stale and
+                // without validators: storing it would serve nobody, and leading a fill for
+                // it would queue every concurrent request for this URL behind this one.
+                Ok(())
+                    if !overridden
+                        && !worth_keeping(&self.plan, response.headers(), response.status()) =>
+                {
+                    Err("no-freshness")
+                }
                 other => other,
             }
         };
@@ -720,6 +730,24 @@ impl<'a> Forward<'a> {
             }
         }
     }
+}
+
+/// Whether a storable response would ever be served from the cache: fresh for some time, or
+/// servable stale (`stale-while-revalidate`, `stale-if-error`, the site's grace), or
+/// revalidatable (an `ETag` or `Last-Modified`).
+fn worth_keeping(plan: &Plan<'_>, headers: &HeaderMap, status: StatusCode) -> bool {
+    let policy = &plan.site.cfg.cache.freshness;
+    let lifetime = regionless_cache::freshness::freshness_lifetime(status, headers, now(), policy);
+    if lifetime.seconds > 0 || !plan.site.cfg.cache.grace.is_zero() {
+        return true;
+    }
+    if headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED) {
+        return true;
+    }
+    let (d, _) = regionless_cache::directives::response_directives(headers);
+    let window =
+        |w: Option<regionless_cache::directives::Delta>| w.map_or(0, |d| d.seconds_or_zero());
+    window(d.stale_while_revalidate) > 0 || window(d.stale_if_error) > 0
 }
 
 /// Sets `x-cache` and appends our `Cache-Status` member after the origin's.

@@ -928,3 +928,36 @@ async fn cdn_cache_control_and_surrogate_control_override_cache_control() {
     );
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn responses_that_would_serve_nobody_are_not_stored_nor_waited_for() {
+    let origin = ScriptedOrigin::start().await;
+    // Storable in principle (200), but no freshness, no validators, no stale windows.
+    origin.script(
+        "/api",
+        Script::ok("")
+            .body("dynamic")
+            .delay(Duration::from_millis(100)),
+    );
+    let node = node_for(&origin, "", "").await;
+    let first = get(&node, "shop.test", "/api", &[]).await;
+    assert!(first
+        .header("cache-status")
+        .unwrap()
+        .contains("detail=no-freshness"));
+    let addr = node.http_addrs()[0];
+    let tasks: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(async move { send(addr, "GET", "shop.test", "/api", &[], "").await }))
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.text(), "dynamic");
+        let status = r.header("cache-status").unwrap();
+        assert!(
+            !status.contains("collapsed"),
+            "uncacheable URLs are not queued: {status}"
+        );
+    }
+    assert_eq!(origin.hits("/api"), 11);
+    node.shutdown().await;
+}
