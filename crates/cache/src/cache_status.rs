@@ -74,6 +74,24 @@ impl CacheStatus {
         }
     }
 
+    /// The header value of a plain hit — what [`Self::hit`] with `collapsed` and a `detail`
+    /// token would print — built without the formatting machinery: this runs on every cache
+    /// hit. `cache` and `detail` must be Structured Fields tokens.
+    pub fn hit_value(cache: &str, ttl: i64, collapsed: bool, detail: &str) -> HeaderValue {
+        let ttl = ttl.clamp(-SF_INTEGER_MAX, SF_INTEGER_MAX);
+        let mut out = String::with_capacity(cache.len() + detail.len() + 48);
+        out.push_str(cache);
+        out.push_str("; hit; ttl=");
+        out.push_str(&ttl.to_string());
+        if collapsed {
+            out.push_str("; collapsed");
+        }
+        out.push_str("; detail=");
+        out.push_str(detail);
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(out))
+            .unwrap_or_else(|_| HeaderValue::from_static("regionless; hit"))
+    }
+
     /// A forwarded request (§2.2).
     pub fn forward(cache: &str, fwd: Forward) -> CacheStatus {
         CacheStatus {
@@ -211,6 +229,21 @@ impl XCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_hit_value_prints_what_display_prints() {
+        for (ttl, collapsed) in [(55, false), (-3, true), (i64::MAX, false)] {
+            let slow = CacheStatus {
+                collapsed,
+                detail: Some("memory".into()),
+                ..CacheStatus::hit("regionless", ttl)
+            };
+            assert_eq!(
+                CacheStatus::hit_value("regionless", ttl, collapsed, "memory"),
+                slow.header_value()
+            );
+        }
+    }
 
     #[test]
     fn rfc_9211_examples() {

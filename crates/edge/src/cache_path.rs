@@ -266,11 +266,8 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
             };
             match verdict {
                 Verdict::Fresh => {
-                    let status = CacheStatus {
-                        detail: Some(found.tier.as_str().to_string()),
-                        collapsed,
-                        ..CacheStatus::hit(&cache_name(&plan), f.ttl())
-                    };
+                    let status =
+                        CacheStatus::hit_value(CACHE_NAME, f.ttl(), collapsed, found.tier.as_str());
                     let response = from_stored(
                         &plan,
                         &found.response,
@@ -294,7 +291,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                         &method,
                         headers,
                         XCache::Stale,
-                        status,
+                        status.header_value(),
                     );
                     // One refresh at a time per key: if another request leads, it refreshes.
                     if let Turn::Lead(guard) = plan.cache.coalesce(&plan.key) {
@@ -398,7 +395,7 @@ fn from_stored(
     method: &Method,
     request: &HeaderMap,
     x_cache: XCache,
-    status: CacheStatus,
+    status: HeaderValue,
 ) -> Response<ResponseBody> {
     let age = stored.freshness(now(), &plan.site.cfg.cache.freshness).age;
     let mut response = if answers_not_modified(method, request, &stored.headers) {
@@ -464,7 +461,7 @@ fn from_stored(
     h.remove(names::SURROGATE_CONTROL);
     h.insert(header::AGE, HeaderValue::from(age));
     h.insert(names::X_CACHE, x_cache.header_value());
-    h.insert(names::CACHE_STATUS, status.header_value());
+    h.insert(names::CACHE_STATUS, status);
     response
 }
 
@@ -563,7 +560,7 @@ impl<'a> Forward<'a> {
             &self.method,
             &self.request_headers,
             XCache::Stale,
-            status,
+            status.header_value(),
         ))
     }
 
@@ -614,7 +611,7 @@ impl<'a> Forward<'a> {
             &self.method,
             &self.request_headers,
             XCache::Revalidated,
-            status,
+            status.header_value(),
         );
         self.into_owned(updated.status, updated.headers.clone())
             .save(updated);
