@@ -10,21 +10,7 @@ use cache_origin::{Script, ScriptedOrigin};
 use common::*;
 
 fn site(origin: &ScriptedOrigin, extra: &str) -> String {
-    format!(
-        r#"
-[[sites]]
-name = "shop"
-hosts = ["shop.test"]
-default_region = "eu-central"
-{extra}
-
-[[sites.origins]]
-name = "o1"
-url = "{}"
-region = "eu-central"
-"#,
-        origin.url()
-    )
+    shop_site(extra, &[("o1", &origin.url(), "eu-central")])
 }
 
 async fn node_for(

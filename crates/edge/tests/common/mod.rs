@@ -210,30 +210,28 @@ shutdown_grace = "5s"
     )
 }
 
+/// The `shop` site (host `shop.test`, default region eu-central) with `extra` site settings and
+/// these origins, each `(name, url, region)`.
+pub fn shop_site(extra: &str, origins: &[(&str, &str, &str)]) -> String {
+    let mut toml = format!(
+        "\n[[sites]]\nname = \"shop\"\nhosts = [\"shop.test\"]\ndefault_region = \"eu-central\"\n{extra}\n"
+    );
+    for (name, url, region) in origins {
+        toml.push_str(&format!(
+            "\n[[sites.origins]]\nname = \"{name}\"\nurl = \"{url}\"\nregion = \"{region}\"\n"
+        ));
+    }
+    toml
+}
+
 /// Two-origin site: eu-central + us-west, geo policy with the CN override.
 pub fn two_region_site(eu: &Origin, us: &Origin, policy_extra: &str) -> String {
-    format!(
-        r#"
-[[sites]]
-name = "shop"
-hosts = ["shop.test"]
-default_region = "eu-central"
-{policy_extra}
-
-[[sites.origins]]
-name = "{}"
-url = "{}"
-region = "eu-central"
-
-[[sites.origins]]
-name = "{}"
-url = "{}"
-region = "us-west"
-"#,
-        eu.name,
-        eu.url(),
-        us.name,
-        us.url()
+    shop_site(
+        policy_extra,
+        &[
+            (&eu.name, &eu.url(), "eu-central"),
+            (&us.name, &us.url(), "us-west"),
+        ],
     )
 }
 
