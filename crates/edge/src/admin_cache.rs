@@ -100,8 +100,8 @@ pub async fn purge(State(control): State<Arc<NodeControl>>, body: Bytes) -> Resp
         Ok(t) => t,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let ban = match cache.purge(target, req.soft).await {
-        Ok(ban) => ban,
+    let (ban, peers) = match purge_everywhere(&control, &cache, target, req.soft).await {
+        Ok(done) => done,
         // Applied here; the store could not carry it further: say so rather than pretend.
         Err(e) => {
             return error(
@@ -110,7 +110,6 @@ pub async fn purge(State(control): State<Arc<NodeControl>>, body: Bytes) -> Resp
             )
         }
     };
-    let peers = forward_to_peers(&control, &ban).await;
     let m = ban.to_message();
     Json(PurgeResponse {
         id: format!("{:016x}", m.id),
@@ -120,6 +119,20 @@ pub async fn purge(State(control): State<Arc<NodeControl>>, body: Bytes) -> Resp
         peers,
     })
     .into_response()
+}
+
+/// A purge issued on this node: applied here, published to the nodes sharing its store, then
+/// forwarded to its peers (whose answers come back). Fails only when the store cannot carry
+/// it (it is applied here by then).
+async fn purge_everywhere(
+    control: &NodeControl,
+    cache: &regionless_cache::tiers::EdgeCache,
+    target: PurgeTarget,
+    soft: bool,
+) -> Result<(Ban, Vec<PeerResult>), regionless_store::StoreError> {
+    let ban = cache.purge(target, soft).await?;
+    let peers = forward_to_peers(control, &ban).await;
+    Ok((ban, peers))
 }
 
 /// Issues a purge from `control`'s node as the admin API does (here, the nodes sharing its
@@ -135,9 +148,10 @@ pub async fn issue_purge(
         .cache
         .clone()
         .ok_or("the cache is disabled on this node")?;
-    let ban = cache.purge(target, soft).await.map_err(|e| e.to_string())?;
-    let failed: Vec<String> = forward_to_peers(control, &ban)
+    let (ban, peers) = purge_everywhere(control, &cache, target, soft)
         .await
+        .map_err(|e| e.to_string())?;
+    let failed: Vec<String> = peers
         .into_iter()
         .filter(|p| !p.ok)
         .map(|p| format!("{}: {}", p.peer, p.error.unwrap_or_default()))

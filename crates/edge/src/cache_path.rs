@@ -283,7 +283,7 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
                     let status = CacheStatus {
                         fwd: Some(FwdReason::Stale),
                         detail: Some(format!("{}-stale-while-revalidate", found.tier.as_str())),
-                        ..CacheStatus::hit(&cache_name(&plan), f.ttl())
+                        ..CacheStatus::hit(CACHE_NAME, f.ttl())
                     };
                     let response = from_stored(
                         &plan,
@@ -378,10 +378,6 @@ pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a>
             }
         }
     }
-}
-
-fn cache_name(_plan: &Plan<'_>) -> String {
-    CACHE_NAME.to_string()
 }
 
 /// This cache's name in `Cache-Status`; the tier that answered is in `detail`.
@@ -552,7 +548,7 @@ impl<'a> Forward<'a> {
         let status = CacheStatus {
             fwd: Some(self.reason),
             detail: Some(format!("{}-stale-if-error", found.tier.as_str())),
-            ..CacheStatus::hit(&cache_name(&self.plan), f.ttl())
+            ..CacheStatus::hit(CACHE_NAME, f.ttl())
         };
         Some(from_stored(
             &self.plan,
@@ -603,7 +599,7 @@ impl<'a> Forward<'a> {
             ttl: Some(f.ttl()),
             collapsed: self.collapsed,
             stored: true,
-            ..CacheStatus::forward(&cache_name(&self.plan), self.reason)
+            ..CacheStatus::forward(CACHE_NAME, self.reason)
         };
         let response = from_stored(
             &self.plan,
@@ -635,7 +631,6 @@ impl<'a> Forward<'a> {
     }
 
     fn store_or_pass(self, mut response: Response<ResponseBody>) -> Response<ResponseBody> {
-        let name = cache_name(&self.plan);
         let route = self.plan.route;
         let cacheable_method =
             self.method == Method::GET || (self.method == Method::POST && route.storage.allow_post);
@@ -680,7 +675,7 @@ impl<'a> Forward<'a> {
         let mut status = CacheStatus {
             fwd_status: Some(response.status().as_u16()),
             collapsed: self.collapsed,
-            ..CacheStatus::forward(&name, self.reason)
+            ..CacheStatus::forward(CACHE_NAME, self.reason)
         };
         match verdict {
             Ok(()) if too_large => {
