@@ -291,3 +291,42 @@ impl Body for ReclaimableBody {
 pub async fn collect(body: GuardedBody) -> Result<Bytes, BoxError> {
     Ok(body.collect().await?.to_bytes())
 }
+
+/// An origin's response body: from hyper-util's pooled client (TLS and HTTP/2 origins,
+/// upgrades, streamed uploads) or read straight off the connection by
+/// [`crate::origin_h1`] (plain HTTP/1.1 origins, the common case).
+pub enum OriginBody {
+    Pooled(Incoming),
+    Direct(crate::origin_h1::DirectBody),
+}
+
+impl Body for OriginBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            OriginBody::Pooled(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+            OriginBody::Direct(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            OriginBody::Pooled(b) => b.is_end_stream(),
+            OriginBody::Direct(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            OriginBody::Pooled(b) => b.size_hint(),
+            OriginBody::Direct(b) => b.size_hint(),
+        }
+    }
+}

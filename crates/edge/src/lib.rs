@@ -23,6 +23,7 @@ mod io_delegate;
 pub mod metrics;
 pub mod node;
 pub mod observe;
+pub mod origin_h1;
 pub mod proxy;
 pub mod retry_budget;
 pub mod runtime;

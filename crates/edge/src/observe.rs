@@ -16,7 +16,7 @@ use rand::RngCore;
 use regionless_geo::CountryCode;
 
 use crate::access_log::AccessRecord;
-use crate::body::{BoxError, IdleTimer, ResponseBody};
+use crate::body::{BoxError, IdleTimer, OriginBody, ResponseBody};
 use crate::headers::names;
 use crate::metrics::{RequestLabels, SiteLabels};
 use crate::runtime::Runtime;
@@ -270,7 +270,7 @@ pin_project_lite::pin_project! {
     /// so a stalled origin can never hold a client forever.
     pub struct IdleTimeoutBody {
         #[pin]
-        inner: Incoming,
+        inner: OriginBody,
         #[pin]
         idle: IdleTimer,
     }
@@ -278,7 +278,7 @@ pin_project_lite::pin_project! {
 
 impl IdleTimeoutBody {
     /// Wraps an origin body.
-    pub fn new(inner: Incoming, idle: Duration) -> Self {
+    pub fn new(inner: OriginBody, idle: Duration) -> Self {
         IdleTimeoutBody {
             inner,
             idle: IdleTimer::new(idle),
@@ -305,7 +305,7 @@ impl Body for IdleTimeoutBody {
                 this.idle.touch();
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 ready!(this.idle.poll_expired(cx));

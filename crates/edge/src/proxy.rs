@@ -16,7 +16,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use regionless_geo::{Candidate, Country};
 
-use crate::body::{self, BodyFault, BodySlot, Fault, GuardedBody, ResponseBody, UpstreamBody};
+use crate::body::{
+    self, BodyFault, BodySlot, Fault, GuardedBody, OriginBody, ResponseBody, UpstreamBody,
+};
 use crate::cache_path::Decision;
 use crate::headers::names;
 use crate::headers::{append_list, append_value, strip_hop_by_hop, wants_upgrade};
@@ -213,11 +215,21 @@ async fn run_phases(
         client_upgrade,
         response.status() == StatusCode::SWITCHING_PROTOCOLS,
     ) {
-        tunnel(
-            client_upgrade,
-            &mut response,
-            state.close_connections.clone(),
-        );
+        // Upgrades always go through hyper's client (see `attempt`), whose response can
+        // hand over its connection.
+        let (parts, body) = response.into_parts();
+        response = match body {
+            OriginBody::Pooled(incoming) => {
+                let mut upgraded = Response::from_parts(parts, incoming);
+                tunnel(
+                    client_upgrade,
+                    &mut upgraded,
+                    state.close_connections.clone(),
+                );
+                upgraded.map(OriginBody::Pooled)
+            }
+            direct => Response::from_parts(parts, direct),
+        };
     }
     let mut response = respond(rt, site, origin, response, log);
     if let (Some((method, uri)), Some(cache)) = (unsafe_target, &state.cache) {
@@ -781,9 +793,9 @@ fn body_fault_reject(fault: Fault) -> Reject {
 /// How one attempt ended.
 enum Outcome {
     /// A response to pass on.
-    Answer(Response<Incoming>, Duration),
+    Answer(Response<OriginBody>, Duration),
     /// A response whose status counts as a failure; kept in case nothing better arrives.
-    BadStatus(Response<Incoming>, Duration),
+    BadStatus(Response<OriginBody>, Duration),
     ConnectFailed(String),
     TimedOut,
     Failed(String),
@@ -809,7 +821,7 @@ async fn attempt(
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
     let upload = req.extensions_mut().remove::<Upload>();
-    let response = origin.client.request(req);
+    let response = send(origin, req, upload.is_none());
     tokio::pin!(response);
     // The first-byte deadline measures the origin, not the client's upload: with a streamed
     // body it starts once the body has been handed over (until then the body's idle timeout
@@ -869,6 +881,39 @@ async fn attempt(
     (origin_index, outcome)
 }
 
+/// Why an origin request failed, from either client.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error(transparent)]
+    Pooled(#[from] hyper_util::client::legacy::Error),
+    #[error(transparent)]
+    Direct(#[from] crate::origin_h1::ExchangeError),
+}
+
+impl SendError {
+    fn is_connect(&self) -> bool {
+        match self {
+            SendError::Pooled(e) => e.is_connect(),
+            SendError::Direct(e) => e.is_connect(),
+        }
+    }
+}
+
+/// Sends one attempt: in the request's own task for plain HTTP/1.1 origins when the body is
+/// empty or buffered and no upgrade is asked for, else through hyper-util's pooled client.
+async fn send(
+    origin: &OriginRuntime,
+    req: Request<UpstreamBody>,
+    body_in_memory: bool,
+) -> Result<Response<OriginBody>, SendError> {
+    match &origin.direct {
+        Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
+            Ok(direct.send(req).await?.map(OriginBody::Direct))
+        }
+        _ => Ok(origin.client.request(req).await?.map(OriginBody::Pooled)),
+    }
+}
+
 /// `Retry-After` as delta-seconds or an HTTP date, capped at an hour.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
@@ -901,7 +946,7 @@ async fn proxy<'s>(
     order: &[usize],
     mut fwd: ForwardedRequest,
     log: &mut RequestLog,
-) -> Result<(Response<Incoming>, &'s OriginRuntime), Reject> {
+) -> Result<(Response<OriginBody>, &'s OriginRuntime), Reject> {
     if order.is_empty() {
         return Err(Reject::new(
             StatusCode::BAD_GATEWAY,
@@ -919,7 +964,7 @@ async fn proxy<'s>(
     // which keeps its (large) future off the heap. Hedged requests race in `inflight`.
     let mut queued: Option<(usize, Request<UpstreamBody>)> = None;
     let mut inflight = FuturesUnordered::new();
-    let mut fallback: Option<(Response<Incoming>, usize, Duration)> = None;
+    let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
     let mut last_error = String::from("no attempt was made");
     let mut any_timeout = false;
 
@@ -1091,7 +1136,7 @@ fn respond(
     rt: &Runtime,
     site: &SiteRuntime,
     origin: &OriginRuntime,
-    response: Response<Incoming>,
+    response: Response<OriginBody>,
     log: &mut RequestLog,
 ) -> Response<ResponseBody> {
     let (mut parts, incoming) = response.into_parts();

@@ -18,6 +18,8 @@ pub struct OriginRuntime {
     pub region: Region,
     pub health: Arc<OriginHealth>,
     pub client: OriginClient,
+    /// The in-task HTTP/1.1 client, for plain-HTTP origins.
+    pub direct: Option<Arc<crate::origin_h1::DirectOrigin>>,
     /// `name@region`, the value of `x-origin`.
     pub label: HeaderValue,
     /// The Host header sent to this origin.
@@ -144,6 +146,8 @@ impl Runtime {
                         origin: oi,
                         source,
                     })?;
+                let direct =
+                    clients.direct(&o.scheme, &o.authority, o.protocol, s.timeouts.connect);
                 let region = region_of(&config, &o.region);
                 pools.entry(o.pool.clone()).or_default().push(oi);
                 origins.push(OriginRuntime {
@@ -153,6 +157,7 @@ impl Runtime {
                     region,
                     health,
                     client,
+                    direct,
                     metrics: metrics.origin_metrics(&s.name, &o.name, &o.region),
                 });
             }

@@ -14,6 +14,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::body::UpstreamBody;
 use crate::config::OriginProtocol;
+use crate::origin_h1::{ConnPool, DirectOrigin};
 
 /// The pooled client used for origin requests.
 pub type OriginClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
@@ -46,7 +47,14 @@ pub enum UpstreamError {
 #[derive(Default)]
 pub struct UpstreamClients {
     clients: Mutex<HashMap<ClientKey, OriginClient>>,
+    /// Idle-connection pools of plain HTTP/1.1 origins (see [`crate::origin_h1`]), by
+    /// authority, kept across reloads like the clients.
+    direct_pools: Mutex<HashMap<http::uri::Authority, Arc<ConnPool>>>,
 }
+
+/// Idle connections kept per origin, and for how long (the same as the pooled client's).
+const MAX_IDLE_PER_ORIGIN: usize = 1024;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl UpstreamClients {
     /// The client for `key`, built on first use.
@@ -58,6 +66,32 @@ impl UpstreamClients {
         let client = build(key)?;
         map.insert(key.clone(), client.clone());
         Ok(client)
+    }
+
+    /// The in-task HTTP/1.1 client for a plain-HTTP origin, or None when the origin needs
+    /// hyper-util's client (TLS, HTTP/2).
+    pub fn direct(
+        &self,
+        scheme: &http::uri::Scheme,
+        authority: &http::uri::Authority,
+        protocol: OriginProtocol,
+        connect_timeout: Duration,
+    ) -> Option<Arc<DirectOrigin>> {
+        if *scheme != http::uri::Scheme::HTTP || protocol == OriginProtocol::Http2 {
+            return None;
+        }
+        let pool = self
+            .direct_pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(authority.clone())
+            .or_insert_with(|| Arc::new(ConnPool::new(MAX_IDLE_PER_ORIGIN, IDLE_TIMEOUT)))
+            .clone();
+        Some(Arc::new(DirectOrigin::new(
+            authority,
+            connect_timeout,
+            pool,
+        )))
     }
 }
 
@@ -81,8 +115,8 @@ fn build(key: &ClientKey) -> Result<OriginClient, UpstreamError> {
     client
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(1024)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE_PER_ORIGIN)
         .http1_preserve_header_case(false)
         .set_host(false);
     if key.protocol == OriginProtocol::Http2 {

@@ -1,0 +1,316 @@
+//! Request heads out and response heads in: serialising an origin request and parsing the
+//! origin's status line and headers (with `httparse`), including how the body is framed.
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Version};
+
+use super::ExchangeError;
+
+/// Headers accepted in one response head or trailer section (hyper's default is 100).
+const MAX_HEADERS: usize = 128;
+
+/// How a response body is delimited on the wire (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: HEAD, 1xx, 204, 304.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Read until the origin closes; the connection cannot be reused.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection may carry another request after this response's body.
+    pub keep_alive: bool,
+}
+
+/// Writes the request line and headers. The caller's headers carry no framing (any
+/// `Content-Length`/`Transfer-Encoding` is replaced by `framing_length`'s); header values
+/// cannot hold CR or LF (`HeaderValue` refuses them), so nothing can be injected here.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    body_length: u64,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    // Like hyper: an empty body is announced only where the method defines a payload.
+    let announce = body_length > 0
+        || !matches!(
+            *method,
+            Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE
+        );
+    if announce {
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(out, body_length);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal (without `fmt`, which is measurably slower on this path).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Parses a response head from the start of `buf`. Returns the head and its length in
+/// bytes, or None when `buf` does not hold a whole head yet.
+pub fn parse_response_head(
+    buf: &Bytes,
+    method: &Method,
+) -> Result<Option<(ResponseHead, usize)>, ExchangeError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut slots);
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ExchangeError::InvalidResponse("too many response headers"))
+        }
+        Err(_) => return Err(ExchangeError::InvalidResponse("malformed response head")),
+    };
+    let code = parsed
+        .code
+        .ok_or(ExchangeError::InvalidResponse("missing status"))?;
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| ExchangeError::InvalidResponse("invalid status code"))?;
+    let version = if parsed.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| ExchangeError::InvalidResponse("invalid header name"))?;
+        // Values are views of the read buffer, as hyper does: no copy per header.
+        let value = HeaderValue::from_maybe_shared(buf.slice_ref(h.value))
+            .map_err(|_| ExchangeError::InvalidResponse("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let framing = framing(status, method, &mut headers)?;
+    let keep_alive = keep_alive(version, &headers) && framing != Framing::UntilClose;
+    Ok(Some((
+        ResponseHead {
+            status,
+            headers,
+            framing,
+            keep_alive,
+        },
+        len,
+    )))
+}
+
+/// RFC 9112 §6.3: how the body of this response is delimited. A response with both
+/// `Transfer-Encoding` and `Content-Length` keeps the former (and drops the latter, which
+/// is what makes such a response dangerous downstream); differing lengths are an error.
+fn framing(
+    status: StatusCode,
+    method: &Method,
+    headers: &mut HeaderMap,
+) -> Result<Framing, ExchangeError> {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Empty);
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        let chunked_last = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        headers.remove(header::CONTENT_LENGTH);
+        return Ok(if chunked_last {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        });
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return Err(ExchangeError::InvalidResponse("invalid Content-Length"));
+            }
+            let n = part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            if length.is_some_and(|l| l != n) {
+                return Err(ExchangeError::InvalidResponse("conflicting Content-Length"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(0) => Framing::Empty,
+        Some(n) => Framing::Length(n),
+        None => Framing::UntilClose,
+    })
+}
+
+fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+    let mut close = false;
+    let mut keep = false;
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            close |= token.eq_ignore_ascii_case(b"close");
+            keep |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+    !close && (version == Version::HTTP_11 || keep)
+}
+
+/// Parses a trailer section (header lines ending with an empty line).
+pub fn parse_trailers(section: &Bytes) -> Result<HeaderMap, ExchangeError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let parsed = match httparse::parse_headers(section, &mut slots) {
+        Ok(httparse::Status::Complete((_, h))) => h,
+        _ => return Err(ExchangeError::InvalidResponse("malformed trailers")),
+    };
+    let mut trailers = HeaderMap::with_capacity(parsed.len());
+    for h in parsed {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| ExchangeError::InvalidResponse("invalid trailer name"))?;
+        let value = HeaderValue::from_maybe_shared(section.slice_ref(h.value))
+            .map_err(|_| ExchangeError::InvalidResponse("invalid trailer value"))?;
+        trailers.append(name, value);
+    }
+    Ok(trailers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str, method: Method) -> Result<Option<(ResponseHead, usize)>, ExchangeError> {
+        parse_response_head(&Bytes::copy_from_slice(raw.as_bytes()), &method)
+    }
+
+    fn head(raw: &str) -> ResponseHead {
+        parse(raw, Method::GET).expect("valid").expect("complete").0
+    }
+
+    #[test]
+    fn request_head_is_origin_form_with_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("origin:8080"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
+        headers.insert("x-a", HeaderValue::from_static("1"));
+        let mut out = Vec::new();
+        write_request_head(&mut out, &Method::POST, "/p?q=1", &headers, 12);
+        let text = String::from_utf8(out).expect("ascii");
+        assert_eq!(
+            text,
+            "POST /p?q=1 HTTP/1.1\r\nhost: origin:8080\r\nx-a: 1\r\ncontent-length: 12\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        write_request_head(&mut out, &Method::GET, "/", &HeaderMap::new(), 0);
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+        let mut out = Vec::new();
+        write_request_head(&mut out, &Method::PUT, "/", &HeaderMap::new(), 0);
+        assert_eq!(out, b"PUT / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 65536, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn partial_heads_ask_for_more() {
+        assert!(parse("HTTP/1.1 200 OK\r\ncontent-len", Method::GET)
+            .expect("valid so far")
+            .is_none());
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let h = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive);
+        let h = head(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n",
+        );
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(!h.headers.contains_key(header::CONTENT_LENGTH));
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n");
+        assert_eq!(h.framing, Framing::UntilClose);
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(h.framing, Framing::UntilClose);
+        let h = head("HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n");
+        assert_eq!(h.framing, Framing::Empty);
+        let h = head("HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\n");
+        assert_eq!(h.framing, Framing::Length(5));
+        let (h, _) = parse("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", Method::HEAD)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn connection_tokens_decide_reuse() {
+        assert!(
+            !head("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n").keep_alive
+        );
+        assert!(!head("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n").keep_alive);
+        assert!(
+            head("HTTP/1.0 200 OK\r\nconnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n")
+                .keep_alive
+        );
+    }
+
+    #[test]
+    fn bad_heads_are_errors() {
+        for bad in [
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 1x\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+            "HTTX/1.1 200 OK\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+        ] {
+            assert!(parse(bad, Method::GET).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Idle keep-alive connections to one origin, shared by every worker of the node.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+/// One origin connection with what was read from it and not yet consumed.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+}
+
+impl Conn {
+    /// Wraps a freshly connected stream.
+    pub fn new(stream: TcpStream) -> Self {
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// False when the origin has closed the connection (or sent bytes nobody asked for)
+    /// while it sat idle. It reads the readiness the reactor already recorded, so it costs no
+    /// system call: tokio clears read readiness after a short read, and every response ends
+    /// with one, so a set flag means a FIN or stray bytes arrived since.
+    fn looks_alive(&self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        matches!(self.stream.poll_read_ready(&mut cx), Poll::Pending)
+    }
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// Idle connections, most recently used last (it is taken first: its socket is warmest and
+/// least likely to have been closed by the origin's own idle timeout).
+pub struct ConnPool {
+    idle: Mutex<VecDeque<Idle>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl ConnPool {
+    /// A pool keeping at most `max_idle` connections for at most `idle_timeout` each.
+    pub fn new(max_idle: usize, idle_timeout: Duration) -> Self {
+        ConnPool {
+            idle: Mutex::new(VecDeque::new()),
+            max_idle,
+            idle_timeout,
+        }
+    }
+
+    /// An idle connection that still looks usable, if there is one. Closed and expired
+    /// ones met on the way are dropped.
+    pub fn take(&self) -> Option<Conn> {
+        let now = Instant::now();
+        loop {
+            let idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_back()?;
+            if now.duration_since(idle.since) < self.idle_timeout && idle.conn.looks_alive() {
+                return Some(idle.conn);
+            }
+        }
+    }
+
+    /// Returns a connection whose last response was read to its end.
+    pub fn put(&self, conn: Conn) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            while idle
+                .front()
+                .is_some_and(|i| now.duration_since(i.since) >= self.idle_timeout)
+            {
+                expired.extend(idle.pop_front());
+            }
+            if idle.len() < self.max_idle {
+                idle.push_back(Idle { conn, since: now });
+            } else {
+                expired.push(Idle { conn, since: now });
+            }
+        }
+        // Sockets close outside the lock.
+        drop(expired);
+    }
+
+    /// Idle connections now held.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
