@@ -635,17 +635,15 @@ impl ForwardedRequest {
             headers.remove(name);
         }
         headers.remove(header::HOST);
-        let peer = conn.peer.ip().to_string();
         if place.via_trusted_proxy {
-            append_list(&mut headers, names::X_FORWARDED_FOR, &peer);
+            let peer = conn.peer_ip.to_str().unwrap_or("unknown");
+            append_list(&mut headers, names::X_FORWARDED_FOR, peer);
             if !headers.contains_key(names::X_FORWARDED_PROTO) {
                 headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
             }
         } else {
             headers.remove(names::X_FORWARDED_PROTO);
-            if let Ok(v) = HeaderValue::try_from(peer) {
-                headers.insert(names::X_FORWARDED_FOR, v);
-            }
+            headers.insert(names::X_FORWARDED_FOR, conn.peer_ip.clone());
             headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
         }
         append_value(&mut headers, header::VIA, &rt.via);

@@ -167,7 +167,7 @@ async fn serve<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(ConnInfo { peer, tls, framing });
+    let conn = Arc::new(ConnInfo::new(peer, tls, framing));
     let service = service_fn(move |req| handle(state.clone(), conn.clone(), req));
     let connection = builder.serve_connection_with_upgrades(io, service);
     let watched = watcher.watch(connection.into_owned());

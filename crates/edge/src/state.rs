@@ -42,10 +42,31 @@ pub struct NodeState {
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The peer's IP address as a header value (for `X-Forwarded-For`), formatted once per
+    /// connection rather than once per request.
+    pub peer_ip: http::HeaderValue,
     pub tls: bool,
     /// Framing verdicts of an HTTP/1 connection's request heads (see [`crate::smuggling`]);
     /// None on HTTP/2 connections.
     pub framing: Option<Arc<crate::smuggling::Verdicts>>,
+}
+
+impl ConnInfo {
+    /// What the request path knows about a new connection from `peer`.
+    pub fn new(
+        peer: SocketAddr,
+        tls: bool,
+        framing: Option<Arc<crate::smuggling::Verdicts>>,
+    ) -> Self {
+        let peer_ip = http::HeaderValue::try_from(peer.ip().to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
+        ConnInfo {
+            peer,
+            peer_ip,
+            tls,
+            framing,
+        }
+    }
 }
 
 impl NodeState {
