@@ -4,8 +4,11 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Headers that describe one connection, never forwarded.
-const HOP_BY_HOP: [HeaderName; 7] = [
+const HOP_COUNT: usize = 7;
+
+/// Headers that describe one connection, never forwarded. `Connection` comes first:
+/// `strip_hop_by_hop` relies on it.
+const HOP_BY_HOP: [HeaderName; HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -20,32 +23,43 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// With `keep_upgrade`, `Upgrade` survives (WebSocket hand-off); the caller re-adds
 /// `Connection: upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names first: most messages carry none of these, and comparing names
-    // is much cheaper than eight hashed removals on every request and response.
-    let present = headers
-        .keys()
-        .any(|name| *name == header::TE || HOP_BY_HOP.contains(name));
-    if !present {
-        return;
-    }
-    let named: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect();
-    for name in named {
-        if keep_upgrade && name == header::UPGRADE {
-            continue;
+    // One pass over the names first, noting which of these are present: most messages carry
+    // none or only `Connection: keep-alive`, and comparing names is much cheaper than a
+    // hashed removal of every hop-by-hop name on every request and response.
+    let mut found = [false; HOP_COUNT];
+    let mut te = false;
+    for name in headers.keys() {
+        match HOP_BY_HOP.iter().position(|h| h == name) {
+            Some(i) => found[i] = true,
+            None => te |= *name == header::TE,
         }
-        headers.remove(name);
     }
-    for name in HOP_BY_HOP.iter() {
-        if keep_upgrade && *name == header::UPGRADE {
-            continue;
+    if found[0] {
+        // Headers named in `Connection`, beyond the usual `keep-alive`/`close` (the empty
+        // case allocates nothing).
+        let named: Vec<HeaderName> = connection_tokens(headers)
+            .filter(|t| {
+                !t.eq_ignore_ascii_case("close")
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|h| h.as_str().eq_ignore_ascii_case(t))
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
         }
-        headers.remove(name);
     }
-    if let Some(te) = headers.get(header::TE) {
-        if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
-            headers.remove(header::TE);
+    for (name, present) in HOP_BY_HOP.iter().zip(found) {
+        if present && !(keep_upgrade && *name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    if te {
+        if let Some(v) = headers.get(header::TE) {
+            if !v.as_bytes().eq_ignore_ascii_case(b"trailers") {
+                headers.remove(header::TE);
+            }
         }
     }
 }

@@ -959,9 +959,10 @@ async fn proxy<'s>(
         && matches!(fwd.method, Method::GET | Method::HEAD);
     let mut next = 0usize;
     // Without hedging there is never more than one attempt in flight: it is awaited inline,
-    // which keeps its (large) future off the heap. Hedged requests race in `inflight`.
+    // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
+    // created on the first hedged launch (creating one allocates).
     let mut queued: Option<(usize, Request<UpstreamBody>)> = None;
-    let mut inflight = FuturesUnordered::new();
+    let mut inflight = None;
     let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
     let mut last_error = String::from("no attempt was made");
     let mut any_timeout = false;
@@ -969,7 +970,7 @@ async fn proxy<'s>(
     let launch = |fwd: &mut ForwardedRequest,
                   next: &mut usize,
                   queued: &mut Option<(usize, Request<UpstreamBody>)>,
-                  inflight: &mut FuturesUnordered<_>|
+                  inflight: &mut Option<FuturesUnordered<_>>|
      -> Result<bool, Reject> {
         let Some(body) = fwd.body_for_attempt() else {
             return Ok(false);
@@ -979,7 +980,9 @@ async fn proxy<'s>(
         let last = *next >= max_attempts;
         let req = fwd.request_for(&site.origins[index], body, last)?;
         if hedging {
-            inflight.push(attempt(site, index, req, deadline));
+            inflight
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(attempt(site, index, req, deadline));
         } else {
             *queued = Some((index, req));
         }
@@ -990,7 +993,8 @@ async fn proxy<'s>(
     let mut hedged = false;
 
     loop {
-        let hedge_at = if hedging && !hedged && inflight.len() == 1 && next < max_attempts {
+        let in_flight = inflight.as_ref().map_or(0, FuturesUnordered::len);
+        let hedge_at = if hedging && !hedged && in_flight == 1 && next < max_attempts {
             let first = &site.origins[order[next - 1]];
             let p95 = first
                 .health
@@ -1004,10 +1008,10 @@ async fn proxy<'s>(
         // next outcome can never outlive the budget; only a hedge needs a second timer.
         let done = match (queued.take(), hedge_at) {
             (Some((index, req)), _) => Some(attempt(site, index, req, deadline).await),
-            (None, None) => inflight.next().await,
+            (None, None) => next_done(&mut inflight).await,
             (None, Some(at)) => tokio::select! {
                 biased;
-                done = inflight.next() => done,
+                done = next_done(&mut inflight) => done,
                 _ = tokio::time::sleep_until(at.into()) => {
                     hedged = true;
                     if state.budget.load().try_withdraw() {
@@ -1072,7 +1076,7 @@ async fn proxy<'s>(
             return Err(body_fault_reject(fwd.fault.get()));
         }
         let more = retry_ok && next < max_attempts && Instant::now() < deadline;
-        if more && inflight.is_empty() {
+        if more && inflight.as_ref().is_none_or(FuturesUnordered::is_empty) {
             if state.budget.load().try_withdraw() {
                 if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
                     log.attempts += 1;
@@ -1085,7 +1089,7 @@ async fn proxy<'s>(
                 last_error.push_str(" (retry budget exhausted)");
             }
         }
-        if inflight.is_empty() && queued.is_none() {
+        if inflight.as_ref().is_none_or(FuturesUnordered::is_empty) && queued.is_none() {
             break;
         }
     }
@@ -1103,6 +1107,16 @@ async fn proxy<'s>(
         StatusCode::BAD_GATEWAY
     };
     Err(Reject::new(status, last_error))
+}
+
+/// The next hedged attempt to finish, or None when none is racing.
+async fn next_done<F: std::future::Future>(
+    inflight: &mut Option<FuturesUnordered<F>>,
+) -> Option<F::Output> {
+    match inflight {
+        Some(racing) => racing.next().await,
+        None => None,
+    }
 }
 
 /// Splices the client and origin connections after a `101 Switching Protocols`.
