@@ -131,6 +131,10 @@ struct OriginView {
     weight: u32,
     backup: bool,
     health: regionless_geo::HealthSnapshot,
+    /// Keep-alive connections held idle for this origin by the in-task HTTP/1.1 client;
+    /// absent for origins reached through the pooled client (https, HTTP/2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_connections: Option<usize>,
 }
 
 async fn origins(State(control): State<Arc<NodeControl>>) -> Json<Vec<OriginView>> {
@@ -149,6 +153,7 @@ async fn origins(State(control): State<Arc<NodeControl>>) -> Json<Vec<OriginView
                 weight: o.cfg.weight,
                 backup: o.cfg.backup,
                 health: o.health.snapshot(now),
+                idle_connections: o.direct.as_ref().map(|d| d.idle_connections()),
             })
         })
         .collect();
