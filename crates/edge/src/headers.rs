@@ -1,8 +1,18 @@
 //! Header hygiene between client, node and origin: hop-by-hop removal (RFC 9110 §7.6.1),
 //! forwarding headers, and removal of every client-supplied copy of a header the node sets
-//! or trusts, so nobody can spoof them.
+//! or trusts, so nobody can spoof them. Also which methods may be sent twice.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+
+/// RFC 9110 §9.2.2: methods whose repetition has the same effect as one request, so a
+/// request that may have reached an origin can be sent again.
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
 
 const HOP_COUNT: usize = 7;
 

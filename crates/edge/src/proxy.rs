@@ -21,7 +21,7 @@ use crate::body::{
 };
 use crate::cache_path::Decision;
 use crate::headers::names;
-use crate::headers::{append_list, append_value, strip_hop_by_hop, wants_upgrade};
+use crate::headers::{append_list, append_value, is_idempotent, strip_hop_by_hop, wants_upgrade};
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
 use crate::smuggling::Verdict;
@@ -662,15 +662,7 @@ impl ForwardedRequest {
             request_id.clone(),
         );
 
-        let idempotent = matches!(
-            parts.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        );
+        let idempotent = is_idempotent(&parts.method);
         let replay_safe = (idempotent || retryable_route) && !upgrade;
         let fault = Arc::new(BodyFault::default());
         let limits = &settings.limits;

@@ -151,15 +151,7 @@ impl DirectOrigin {
             out.extend_from_slice(&payload);
         }
         let rest: &[u8] = if inline { &[] } else { &payload };
-        let idempotent = matches!(
-            parts.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        );
+        let idempotent = crate::headers::is_idempotent(&parts.method);
         loop {
             let (mut conn, reused) = match self.pool.take() {
                 Some(conn) => (conn, true),
