@@ -375,3 +375,52 @@ async fn large_bodies_stream_through_intact() {
     }
     assert_eq!(origin.connections(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_requests_never_get_each_others_answers() {
+    // Every answer names its request; varied sizes and framings make a connection put back
+    // with unread bytes (or shared by two requests) show up as a mismatch.
+    let origin = RawOrigin::start(|_, _, request| {
+        let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let n: usize = path.trim_start_matches("/n/").parse().unwrap_or(0);
+        let body = format!("{path}:{}", "x".repeat(n * 97 % 5000));
+        if n.is_multiple_of(3) {
+            let mut chunked = String::from("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            for part in body.as_bytes().chunks(700) {
+                chunked.push_str(&format!(
+                    "{:x}\r\n{}\r\n",
+                    part.len(),
+                    String::from_utf8_lossy(part)
+                ));
+            }
+            chunked.push_str("0\r\n\r\n");
+            Action::Reply(chunked.into_bytes())
+        } else {
+            Action::Reply(ok(&body))
+        }
+    })
+    .await;
+    let node = node_for(&origin).await;
+    let node = Arc::new(node);
+    let mut tasks = Vec::new();
+    for n in 0..200usize {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = get(&node, "shop.test", &format!("/n/{n}"), &[]).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let expected = format!("/n/{n}:{}", "x".repeat(n * 97 % 5000));
+            assert_eq!(r.text(), expected, "request {n}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(origin.requests().len(), 200);
+    // What the burst opened is pooled: later requests open nothing new.
+    let opened = origin.connections();
+    for n in 0..20usize {
+        let r = get(&node, "shop.test", &format!("/n/{n}"), &[]).await;
+        assert!(r.text().starts_with(&format!("/n/{n}:")));
+    }
+    assert_eq!(origin.connections(), opened);
+}
