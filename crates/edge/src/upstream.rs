@@ -55,6 +55,9 @@ pub struct UpstreamClients {
 /// Idle connections kept per origin, and for how long (the same as the pooled client's).
 const MAX_IDLE_PER_ORIGIN: usize = 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often idle connections of plain-HTTP origins are checked for expiry and for the
+/// origin having closed them.
+const REAP_EVERY: Duration = Duration::from_secs(5);
 
 impl UpstreamClients {
     /// The client for `key`, built on first use.
@@ -85,7 +88,11 @@ impl UpstreamClients {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(authority.clone())
-            .or_insert_with(|| Arc::new(ConnPool::new(MAX_IDLE_PER_ORIGIN, IDLE_TIMEOUT)))
+            .or_insert_with(|| {
+                let pool = Arc::new(ConnPool::new(MAX_IDLE_PER_ORIGIN, IDLE_TIMEOUT));
+                ConnPool::spawn_reaper(&pool, REAP_EVERY);
+                pool
+            })
             .clone();
         Some(Arc::new(DirectOrigin::new(
             authority,

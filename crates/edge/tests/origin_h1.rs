@@ -424,3 +424,25 @@ async fn concurrent_requests_never_get_each_others_answers() {
     }
     assert_eq!(origin.connections(), opened);
 }
+
+#[tokio::test]
+async fn idle_connections_the_origin_closed_are_reaped_without_traffic() {
+    let origin =
+        RawOrigin::start(|_, _, _| Action::ReplyThenClose(ok("bye"), Duration::from_millis(100)))
+            .await;
+    let node = node_for(&origin).await;
+    assert_eq!(get(&node, "shop.test", "/", &[]).await.text(), "bye");
+    let idle = || async {
+        admin_get(&node, "/admin/v1/origins", Some("test-token-0123456789"))
+            .await
+            .json()[0]["idle_connections"]
+            .as_u64()
+    };
+    assert_eq!(idle().await, Some(1), "pooled after the response");
+    // No request comes; the reaper (every 5 s) notices the origin's FIN and closes the socket.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    while idle().await != Some(0) {
+        assert!(tokio::time::Instant::now() < deadline, "never reaped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
