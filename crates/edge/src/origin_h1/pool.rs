@@ -38,6 +38,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Young enough and not closed by the origin: worth sending a request on.
+    fn usable(&self, now: Instant, idle_timeout: Duration) -> bool {
+        now.duration_since(self.since) < idle_timeout && self.conn.looks_alive()
+    }
+}
+
 /// Idle connections, most recently used last (it is taken first: its socket is warmest and
 /// least likely to have been closed by the origin's own idle timeout).
 pub struct ConnPool {
@@ -66,32 +73,27 @@ impl ConnPool {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .pop_back()?;
-            if now.duration_since(idle.since) < self.idle_timeout && idle.conn.looks_alive() {
+            if idle.usable(now, self.idle_timeout) {
                 return Some(idle.conn);
             }
         }
     }
 
-    /// Returns a connection whose last response was read to its end.
+    /// Returns a connection whose last response was read to its end. A full pool closes it;
+    /// expired connections are the reaper's to close (and `take` skips them).
     pub fn put(&self, conn: Conn) {
-        let now = Instant::now();
-        let mut expired = Vec::new();
-        {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            while idle
-                .front()
-                .is_some_and(|i| now.duration_since(i.since) >= self.idle_timeout)
-            {
-                expired.extend(idle.pop_front());
-            }
-            if idle.len() < self.max_idle {
-                idle.push_back(Idle { conn, since: now });
-            } else {
-                expired.push(Idle { conn, since: now });
-            }
+        let idle = Idle {
+            conn,
+            since: Instant::now(),
+        };
+        let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.max_idle {
+            pool.push_back(idle);
+        } else {
+            // The socket closes outside the lock.
+            drop(pool);
+            drop(idle);
         }
-        // Sockets close outside the lock.
-        drop(expired);
     }
 
     /// Closes idle connections that are past the idle timeout or that the origin has closed,
@@ -100,9 +102,9 @@ impl ConnPool {
         let now = Instant::now();
         let gone: VecDeque<Idle> = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let (keep, gone) = std::mem::take(&mut *idle).into_iter().partition(|i| {
-                now.duration_since(i.since) < self.idle_timeout && i.conn.looks_alive()
-            });
+            let (keep, gone) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|i| i.usable(now, self.idle_timeout));
             *idle = keep;
             gone
         };
@@ -110,8 +112,8 @@ impl ConnPool {
     }
 
     /// Starts a task that reaps `pool` every `every` until the pool is dropped. Without a
-    /// tokio runtime (a config built outside one) there is no reaper; `take` and `put` still
-    /// skip dead and expired connections.
+    /// tokio runtime (a config built outside one) there is no reaper; `take` still skips dead
+    /// and expired connections.
     pub fn spawn_reaper(pool: &std::sync::Arc<ConnPool>, every: Duration) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
