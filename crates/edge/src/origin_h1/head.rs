@@ -31,9 +31,10 @@ pub struct ResponseHead {
     pub keep_alive: bool,
 }
 
-/// Writes the request line and headers. The caller's headers carry no framing (any
-/// `Content-Length`/`Transfer-Encoding` is replaced by `framing_length`'s); header values
-/// cannot hold CR or LF (`HeaderValue` refuses them), so nothing can be injected here.
+/// Writes the request line and headers. Any `Content-Length`/`Transfer-Encoding` among
+/// `headers` is skipped: the framing written is a `Content-Length` of `body_length` (left out
+/// for an empty body on methods without payload semantics). Header values cannot hold CR or
+/// LF (`HeaderValue` refuses them), so nothing can be injected here.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,

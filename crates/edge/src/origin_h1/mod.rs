@@ -291,45 +291,49 @@ impl DirectBody {
         keep_alive: bool,
         pool: Arc<ConnPool>,
     ) -> Self {
-        let mut body = DirectBody {
-            conn: None,
-            ready: None,
-            state: BodyState::Done,
-            keep_alive,
-            pool,
-        };
-        match framing {
-            Framing::Empty => {
-                conn.buf = BytesMut::from(leftover);
-                body.conn = Some(conn);
-                body.finish();
-            }
+        // What is left to read, data already here, and what stays in the read buffer (bytes
+        // past the response's end, which keep the connection out of the pool).
+        let (state, ready, rest) = match framing {
+            Framing::Empty => (BodyState::Done, None, leftover),
             // The common small response: all of it came with the head. The connection goes
             // back to the pool before the client has even seen the head.
             Framing::Length(len) if leftover.len() as u64 >= len => {
                 let len = len as usize;
-                conn.buf = BytesMut::from(leftover.slice(len..));
-                body.ready = Some(leftover.slice(..len));
-                body.conn = Some(conn);
-                body.finish();
+                let rest = leftover.slice(len..);
+                (BodyState::Done, Some(leftover.slice(..len)), rest)
             }
-            Framing::Length(len) => {
-                body.state = BodyState::Length(len - leftover.len() as u64);
-                body.ready = (!leftover.is_empty()).then_some(leftover);
-                body.conn = Some(conn);
-            }
-            Framing::Chunked => {
-                conn.buf = BytesMut::from(leftover);
-                body.state = BodyState::Chunked(ChunkedDecoder::default());
-                body.conn = Some(conn);
-            }
-            Framing::UntilClose => {
-                body.state = BodyState::UntilClose;
-                body.ready = (!leftover.is_empty()).then_some(leftover);
-                body.conn = Some(conn);
-            }
+            Framing::Length(len) => (
+                BodyState::Length(len - leftover.len() as u64),
+                Some(leftover),
+                Bytes::new(),
+            ),
+            Framing::Chunked => (
+                BodyState::Chunked(ChunkedDecoder::default()),
+                None,
+                leftover,
+            ),
+            Framing::UntilClose => (BodyState::UntilClose, Some(leftover), Bytes::new()),
+        };
+        if !rest.is_empty() {
+            conn.buf = BytesMut::from(rest);
+        }
+        let mut body = DirectBody {
+            conn: Some(conn),
+            ready: ready.filter(|b| !b.is_empty()),
+            state,
+            keep_alive,
+            pool,
+        };
+        if matches!(body.state, BodyState::Done) {
+            body.finish();
         }
         body
+    }
+
+    /// The body cannot go on (framing error, read error, EOF): the connection is closed.
+    fn abandon(&mut self) {
+        self.conn = None;
+        self.state = BodyState::Done;
     }
 
     /// The body is complete: the connection goes back to the pool if nothing is left over
@@ -384,8 +388,7 @@ impl Body for DirectBody {
                         }
                         Ok(Decoded::NeedMore) => {}
                         Err(e) => {
-                            this.conn = None;
-                            this.state = BodyState::Done;
+                            this.abandon();
                             return Poll::Ready(Some(Err(Box::new(e))));
                         }
                     }
@@ -412,8 +415,7 @@ impl Body for DirectBody {
             match read {
                 Ok(0) => {
                     let clean_end = matches!(this.state, BodyState::UntilClose);
-                    this.conn = None;
-                    this.state = BodyState::Done;
+                    this.abandon();
                     if !clean_end {
                         return Poll::Ready(Some(Err(Box::new(ExchangeError::Truncated))));
                     }
@@ -421,8 +423,7 @@ impl Body for DirectBody {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    this.conn = None;
-                    this.state = BodyState::Done;
+                    this.abandon();
                     return Poll::Ready(Some(Err(Box::new(ExchangeError::Io(e)))));
                 }
             }
