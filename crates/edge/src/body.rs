@@ -26,6 +26,46 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 /// What every request to an origin carries.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// A client's request body: hyper's for the connections hyper serves, none for the
+/// requests the node's own HTTP/1 loop serves ([`crate::client_h1`] takes only requests
+/// without a body and hands every other to hyper).
+#[derive(Debug)]
+pub enum ClientBody {
+    /// The request has no body.
+    Empty,
+    /// The body as hyper reads it from the connection.
+    Hyper(Incoming),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ClientBody::Empty => Poll::Ready(None),
+            ClientBody::Hyper(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Empty => true,
+            ClientBody::Hyper(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Empty => SizeHint::with_exact(0),
+            ClientBody::Hyper(body) => body.size_hint(),
+        }
+    }
+}
+
 /// A fixed response body.
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
     Full::new(bytes.into())
@@ -145,7 +185,7 @@ pin_project_lite::pin_project! {
     /// The client's request body with a size limit and an idle timeout between chunks.
     pub struct GuardedBody {
         #[pin]
-        inner: Incoming,
+        inner: ClientBody,
         limit: u64,
         seen: u64,
         #[pin]
@@ -156,7 +196,7 @@ pin_project_lite::pin_project! {
 
 impl GuardedBody {
     /// Wraps `inner`; `fault` learns why the body ended early, if it does.
-    pub fn new(inner: Incoming, limit: u64, idle: Duration, fault: Arc<BodyFault>) -> Self {
+    pub fn new(inner: ClientBody, limit: u64, idle: Duration, fault: Arc<BodyFault>) -> Self {
         GuardedBody {
             inner,
             limit,

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::body::ClientBody;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use regionless_cache::cache_status::{CacheStatus, Forward as FwdReason, XCache};
 use regionless_cache::directives::Directives;
 use regionless_cache::freshness::Verdict;
@@ -54,7 +54,7 @@ pub fn caches_post(
     cache: Option<&Arc<EdgeCache>>,
     site: &SiteRuntime,
     route: Option<&crate::config::RouteConfig>,
-    req: &Request<Incoming>,
+    req: &Request<ClientBody>,
 ) -> bool {
     cache.is_some()
         && site.cfg.cache.enabled
@@ -79,7 +79,7 @@ pub fn plan<'a>(
     cache: Option<&Arc<EdgeCache>>,
     site: &'a SiteRuntime,
     route: Option<&'a crate::config::RouteConfig>,
-    req: &Request<Incoming>,
+    req: &Request<ClientBody>,
     post_body: Option<&Bytes>,
     host: &str,
     tls: bool,
@@ -224,7 +224,7 @@ fn now() -> SystemTime {
 }
 
 /// Looks the request up and decides: serve, serve stale and refresh, or go forward.
-pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<Incoming>) -> Decision<'a> {
+pub async fn lookup<'a>(plan: Plan<'a>, req: &Request<ClientBody>) -> Decision<'a> {
     let headers = req.headers();
     let method = req.method().clone();
     let site_cache = &plan.site.cfg.cache;

@@ -16,6 +16,7 @@ pub mod admin_cache;
 pub mod body;
 pub mod cache_metrics;
 pub mod cache_path;
+pub mod client_h1;
 pub mod config;
 pub mod headers;
 pub mod health_check;

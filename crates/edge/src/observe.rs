@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::body::ClientBody;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use rand::RngCore;
 use regionless_geo::CountryCode;
 
@@ -50,7 +50,7 @@ impl RequestLog {
         state: &Arc<NodeState>,
         rt: &Arc<Runtime>,
         conn: &ConnInfo,
-        req: &Request<Incoming>,
+        req: &Request<ClientBody>,
         started: Instant,
     ) -> Self {
         let path = req.uri().path();

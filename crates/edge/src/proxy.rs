@@ -17,7 +17,8 @@ use hyper::body::Incoming;
 use regionless_geo::{Candidate, Country};
 
 use crate::body::{
-    self, BodyFault, BodySlot, Fault, GuardedBody, OriginBody, ResponseBody, UpstreamBody,
+    self, BodyFault, BodySlot, ClientBody, Fault, GuardedBody, OriginBody, ResponseBody,
+    UpstreamBody,
 };
 use crate::cache_path::Decision;
 use crate::headers::names;
@@ -67,7 +68,7 @@ pub struct ClientPlace {
 pub async fn handle(
     state: Arc<NodeState>,
     conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
 ) -> Result<Response<ObservedBody>, Infallible> {
     let started = Instant::now();
     let rt = state.runtime();
@@ -98,7 +99,7 @@ async fn run_phases(
     state: &Arc<NodeState>,
     rt: &Arc<Runtime>,
     conn: &ConnInfo,
-    mut req: Request<Incoming>,
+    mut req: Request<ClientBody>,
     verdict: Verdict,
     log: &mut RequestLog,
 ) -> Result<Response<ResponseBody>, Reject> {
@@ -246,7 +247,7 @@ async fn run_phases(
 
 /// Reads a request body whose length is known and small (a cached POST route keys on it),
 /// within the body read timeout.
-async fn read_small_body(rt: &Runtime, req: &mut Request<Incoming>) -> Result<Bytes, Reject> {
+async fn read_small_body(rt: &Runtime, req: &mut Request<ClientBody>) -> Result<Bytes, Reject> {
     let limit = crate::cache_path::POST_BODY_LIMIT as usize;
     let read = http_body_util::Limited::new(req.body_mut(), limit).collect();
     match tokio::time::timeout(rt.config.limits.body_read_timeout, read).await {
@@ -333,7 +334,7 @@ struct Refresh {
 }
 
 impl Refresh {
-    fn spawn(self, ticket: crate::cache_path::RefreshTicket, req: Request<Incoming>) {
+    fn spawn(self, ticket: crate::cache_path::RefreshTicket, req: Request<ClientBody>) {
         let Some(cache) = self.state.cache.clone() else {
             return;
         };
@@ -386,7 +387,7 @@ impl Refresh {
 
 /// Accept-time checks that need no site: message framing, URI size, request-target form,
 /// method, body size.
-fn admit(rt: &Runtime, req: &Request<Incoming>, verdict: Verdict) -> Result<(), Reject> {
+fn admit(rt: &Runtime, req: &Request<ClientBody>, verdict: Verdict) -> Result<(), Reject> {
     // hyper hides this shape from us (it drops Content-Length); the connection's smuggling
     // guard saw the raw head.
     if verdict == Verdict::Ambiguous {
@@ -439,7 +440,7 @@ fn admit(rt: &Runtime, req: &Request<Incoming>, verdict: Verdict) -> Result<(), 
 }
 
 /// Host → site. Unknown hosts are never forwarded anywhere.
-fn site(rt: &Runtime, req: &Request<Incoming>) -> Result<(usize, String), Reject> {
+fn site(rt: &Runtime, req: &Request<ClientBody>) -> Result<(usize, String), Reject> {
     let raw =
         match req.headers().get(header::HOST) {
             Some(h) => h.to_str().map_err(|_| {
@@ -485,7 +486,7 @@ fn locate(
     state: &NodeState,
     rt: &Runtime,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    req: &Request<ClientBody>,
 ) -> ClientPlace {
     let peer = conn.peer.ip();
     let trusted = rt.trusted.contains(peer);
@@ -526,7 +527,7 @@ fn locate(
 fn rules(
     site: &SiteRuntime,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    req: &Request<ClientBody>,
     host: &str,
 ) -> Option<Response<ResponseBody>> {
     if site.cfg.https_redirect && !conn.tls {
@@ -611,7 +612,7 @@ impl ForwardedRequest {
         rt: &Runtime,
         conn: &ConnInfo,
         place: &ClientPlace,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         host: &str,
         request_id: &HeaderValue,
         upgrade: bool,

@@ -1,8 +1,10 @@
 //! Client-facing listeners: accept loops for HTTP and HTTPS, per-connection HTTP/1.1 and
 //! HTTP/2 serving with limits and timeouts, and graceful draining on shutdown.
 //!
-//! HTTP/1 connections are wrapped in a [`GuardedIo`] so request heads carrying both
-//! `Content-Length` and `Transfer-Encoding` can be refused (see [`crate::smuggling`]).
+//! Plain connections start on the node's own HTTP/1.1 loop ([`crate::client_h1`]), which
+//! hands anything but bodiless HTTP/1.1 requests to hyper. Connections hyper serves over
+//! HTTP/1 are wrapped in a [`GuardedIo`] so request heads carrying both `Content-Length` and
+//! `Transfer-Encoding` can be refused (see [`crate::smuggling`]).
 
 use std::future::Future;
 use std::io;
@@ -21,6 +23,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::body::ClientBody;
+use crate::client_h1::{self, Outcome, Prefixed};
 use crate::config::Limits;
 use crate::proxy::handle;
 use crate::smuggling::{FramingTracker, GuardedIo, Verdicts};
@@ -89,26 +93,38 @@ pub async fn accept_loop(
             FramingTracker::new(max_head, max_headers, verdicts.clone())
         };
         let close = state.close_connections.clone();
+        let stop = stop.clone();
+        let h1 = client_h1::Settings {
+            max_head_bytes: max_head,
+            max_headers,
+            header_read_timeout: handshake_timeout,
+        };
         let connection = async move {
             match tls {
                 None => {
-                    // The h2c preface stops the tracker on the first read, so prior-knowledge
-                    // HTTP/2 costs nothing more than that.
-                    let verdicts = Arc::new(Verdicts::default());
-                    let io = GuardedIo::new(
-                        FirstByteDeadline::new(stream, handshake_timeout),
-                        guard(&verdicts),
-                    );
-                    serve(
-                        TokioIo::new(io),
-                        peer,
-                        false,
-                        Some(verdicts),
-                        state,
-                        &builder,
-                        watcher,
-                    )
-                    .await
+                    match client_h1::serve(stream, peer, &state, h1, &stop).await {
+                        Outcome::Done => {}
+                        // hyper reads the bytes the loop has read first, so its protocol
+                        // sniffing and the smuggling tracker see the connection from the
+                        // request on.
+                        Outcome::HandOff { stream, read } => {
+                            let verdicts = Arc::new(Verdicts::default());
+                            let io = GuardedIo::new(
+                                Prefixed::new(read.freeze(), stream),
+                                guard(&verdicts),
+                            );
+                            serve(
+                                TokioIo::new(io),
+                                peer,
+                                false,
+                                Some(verdicts),
+                                state,
+                                &builder,
+                                watcher,
+                            )
+                            .await
+                        }
+                    }
                 }
                 Some(acceptor) => {
                     let Ok(Ok(tls_stream)) =
@@ -168,7 +184,9 @@ async fn serve<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Arc::new(ConnInfo::new(peer, tls, framing));
-    let service = service_fn(move |req| handle(state.clone(), conn.clone(), req));
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        handle(state.clone(), conn.clone(), req.map(ClientBody::Hyper))
+    });
     let connection = builder.serve_connection_with_upgrades(io, service);
     let watched = watcher.watch(connection.into_owned());
     if let Err(e) = watched.await {

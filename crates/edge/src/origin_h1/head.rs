@@ -6,6 +6,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::ExchangeError;
+use crate::headers::push_decimal;
 
 /// Headers accepted in one response head or trailer section (hyper's default is 100).
 const MAX_HEADERS: usize = 128;
@@ -67,21 +68,6 @@ pub fn write_request_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Appends `n` in decimal (without `fmt`, which is measurably slower on this path).
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// Parses a response head from the start of `buf`. Returns the head and its length in

@@ -1,0 +1,198 @@
+//! The node's own HTTP/1.1 loop for plain-TCP client connections.
+//!
+//! Why not hyper's server for these: for a small request most of what the node spends in
+//! user space around the request path is the server machinery — hyper-util's protocol
+//! sniffing, hyper's dispatcher and its per-request header-read timer, and the smuggling
+//! guard ([`crate::smuggling`]) parsing every head a second time because hyper hides the
+//! framing headers it resolved. This loop reads a head, parses it once with `httparse` into a
+//! stack array, builds the request with values sharing the read buffer, runs the request
+//! path and writes the answer's head and a small body in one write; the head deadline is a
+//! single timer per connection, re-armed only when it fires early (see [`HeadDeadline`]).
+//!
+//! Owns: bodiless HTTP/1.1 requests in origin form (nearly every GET and HEAD) on plain
+//! connections, keep-alive, pipelining (requests are answered in order), the head read
+//! timeout, draining on shutdown. Never: guesses. The first request it does not serve itself
+//! — one with a body, `Expect`, a protocol switch, HTTP/1.0, the HTTP/2 preface, anything
+//! malformed or over a limit — is handed to hyper with every byte read so far
+//! ([`Outcome::HandOff`]), and hyper serves the connection from then on exactly as it serves
+//! every other connection (smuggling guard and 400/414/431 answers included). Request
+//! smuggling needs a body, so nothing this loop serves can carry one.
+
+mod handoff;
+mod request;
+mod response;
+
+pub use handoff::Prefixed;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::Method;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+use tokio_util::io::poll_read_buf;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::proxy::handle;
+use crate::state::{ConnInfo, NodeState};
+use request::{Parsed, Span};
+use response::Exchange;
+
+/// Read buffer size; a head larger than this grows the buffer up to the head limit.
+const READ_BUF: usize = 8 * 1024;
+
+/// The limits the loop enforces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// A head this large without its end goes to hyper, which answers 431.
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+    /// From the moment the loop waits for a request (idle keep-alive included) until its
+    /// head has fully arrived, like hyper's `header_read_timeout`.
+    pub header_read_timeout: Duration,
+}
+
+/// How the loop left a connection.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Closed, or to be closed: nothing more to do.
+    Done,
+    /// hyper takes over: `read` holds what has been read and not yet served.
+    HandOff { stream: TcpStream, read: BytesMut },
+}
+
+/// Serves `stream` until it closes, times out, drains on `stop`, or meets a request for
+/// hyper. Never panics on what the client sends; every error ends the connection.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: &Arc<NodeState>,
+    settings: Settings,
+    stop: &CancellationToken,
+) -> Outcome {
+    let conn = Arc::new(ConnInfo::new(peer, false, None));
+    let mut buf = BytesMut::with_capacity(READ_BUF);
+    let mut out = Vec::with_capacity(1024);
+    let mut spans: Vec<Span> = Vec::new();
+    let mut deadline = HeadDeadline::new(settings.header_read_timeout);
+    let mut stopped = std::pin::pin!(stop.clone().cancelled_owned());
+    loop {
+        deadline.start();
+        let served = loop {
+            if !buf.is_empty() {
+                match request::parse(&mut buf, settings.max_headers, &mut spans) {
+                    Parsed::Request(served) => break served,
+                    Parsed::Partial if buf.len() < settings.max_head_bytes => {}
+                    Parsed::Partial | Parsed::HandOff => {
+                        return Outcome::HandOff { stream, read: buf };
+                    }
+                }
+            }
+            if stop.is_cancelled() && buf.is_empty() {
+                return Outcome::Done;
+            }
+            match read_more(&mut stream, &mut buf, &mut deadline, stopped.as_mut()).await {
+                Ok(0) | Err(_) => return Outcome::Done,
+                Ok(_) => {}
+            }
+        };
+        let head_request = served.req.method() == Method::HEAD;
+        let response = match handle(state.clone(), conn.clone(), served.req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let exchange = Exchange {
+            head_request,
+            close: served.close || stop.is_cancelled(),
+            trailers: served.trailers,
+        };
+        match response::write(&mut stream, &mut out, response, exchange).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Outcome::Done,
+        }
+        // A burst of pipelined requests leaves the buffer grown; idle connections should not
+        // hold on to that.
+        if buf.is_empty() && buf.capacity() > 4 * READ_BUF {
+            buf = BytesMut::with_capacity(READ_BUF);
+        }
+    }
+}
+
+/// Reads what has arrived into `buf`, waiting until something does, the head deadline
+/// passes (`TimedOut`) or the node drains while no request is in progress (`Ok(0)`).
+///
+/// Reads go through `poll_read`, not `try_read`: after a short read tokio forgets the
+/// socket's readiness, so waiting for the next request costs no `EAGAIN` system call.
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: &mut HeadDeadline,
+    mut stopped: Pin<&mut WaitForCancellationFutureOwned>,
+) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(READ_BUF);
+    }
+    let draining = buf.is_empty();
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(read) = poll_read_buf(Pin::new(&mut *stream), cx, buf) {
+            return Poll::Ready(read);
+        }
+        if deadline.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head read timeout",
+            )));
+        }
+        if draining && stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(0));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The head read deadline of one connection, on one timer that is only touched when it
+/// fires: each request moves the deadline forward (a clock read), and a timer that fires
+/// before the current deadline is re-armed for it. A per-request timer would register with
+/// and leave tokio's timer wheel on every request.
+struct HeadDeadline {
+    limit: Duration,
+    at: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl HeadDeadline {
+    fn new(limit: Duration) -> Self {
+        HeadDeadline {
+            limit,
+            at: Instant::now() + limit,
+            timer: None,
+        }
+    }
+
+    /// The wait for a new request head begins now.
+    fn start(&mut self) {
+        self.at = Instant::now() + self.limit;
+    }
+
+    /// Ready when the deadline has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let at = self.at;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if Instant::now() >= at {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(at);
+        }
+    }
+}
