@@ -29,15 +29,6 @@ pub fn run(path: &Path, log: &str, workers: Option<usize>) -> ExitCode {
     if let Some(n) = workers {
         builder.worker_threads(n.max(1));
     }
-    if let Some(v) = std::env::var("XP_EVENT_INTERVAL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        builder.event_interval(v);
-    }
-    if let Some(v) = std::env::var("XP_GQI").ok().and_then(|v| v.parse().ok()) {
-        builder.global_queue_interval(v);
-    }
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
