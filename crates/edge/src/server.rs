@@ -1,8 +1,9 @@
 //! Client-facing listeners: accept loops for HTTP and HTTPS, per-connection HTTP/1.1 and
 //! HTTP/2 serving with limits and timeouts, and graceful draining on shutdown.
 //!
-//! Plain connections start on the node's own HTTP/1.1 loop ([`crate::client_h1`]), which
-//! hands anything but bodiless HTTP/1.1 requests to hyper. Connections hyper serves over
+//! HTTP/1.1 connections (plain, and TLS without h2 negotiated) start on the node's own loop
+//! ([`crate::client_h1`]), which hands anything but bodiless HTTP/1.1 requests to hyper;
+//! HTTP/2 over TLS goes to hyper directly. Connections hyper serves over
 //! HTTP/1 are wrapped in a [`GuardedIo`] so request heads carrying both `Content-Length` and
 //! `Transfer-Encoding` can be refused (see [`crate::smuggling`]).
 
@@ -84,57 +85,25 @@ pub async fn accept_loop(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
-        let (max_head, max_headers, handshake_timeout) = (
-            max_head_bytes(&limits),
-            limits.max_headers,
-            limits.header_read_timeout,
-        );
-        let guard = move |verdicts: &Arc<Verdicts>| {
-            FramingTracker::new(max_head, max_headers, verdicts.clone())
-        };
+        let handshake_timeout = limits.header_read_timeout;
         let close = state.close_connections.clone();
         let stop = stop.clone();
         let h1 = client_h1::Settings {
-            max_head_bytes: max_head,
-            max_headers,
-            header_read_timeout: handshake_timeout,
+            max_head_bytes: max_head_bytes(&limits),
+            max_headers: limits.max_headers,
+            header_read_timeout: limits.header_read_timeout,
         };
         let connection = async move {
             match tls {
-                None => {
-                    match client_h1::serve(stream, peer, &state, h1, &stop).await {
-                        Outcome::Done => {}
-                        // hyper reads the bytes the loop has read first, so its protocol
-                        // sniffing and the smuggling tracker see the connection from the
-                        // request on.
-                        Outcome::HandOff { stream, read } => {
-                            let verdicts = Arc::new(Verdicts::default());
-                            let io = GuardedIo::new(
-                                Prefixed::new(read.freeze(), stream),
-                                guard(&verdicts),
-                            );
-                            serve(
-                                TokioIo::new(io),
-                                peer,
-                                false,
-                                Some(verdicts),
-                                state,
-                                &builder,
-                                watcher,
-                            )
-                            .await
-                        }
-                    }
-                }
+                None => serve_h1(stream, peer, false, state, &builder, watcher, h1, &stop).await,
                 Some(acceptor) => {
                     let Ok(Ok(tls_stream)) =
                         tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                     else {
                         return;
                     };
-                    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let tls_stream = FirstByteDeadline::new(tls_stream, handshake_timeout);
-                    if h2 {
+                    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        let tls_stream = FirstByteDeadline::new(tls_stream, handshake_timeout);
                         serve(
                             TokioIo::new(tls_stream),
                             peer,
@@ -146,18 +115,7 @@ pub async fn accept_loop(
                         )
                         .await
                     } else {
-                        let verdicts = Arc::new(Verdicts::default());
-                        let io = GuardedIo::new(tls_stream, guard(&verdicts));
-                        serve(
-                            TokioIo::new(io),
-                            peer,
-                            true,
-                            Some(verdicts),
-                            state,
-                            &builder,
-                            watcher,
-                        )
-                        .await
+                        serve_h1(tls_stream, peer, true, state, &builder, watcher, h1, &stop).await
                     }
                 }
             }
@@ -169,6 +127,47 @@ pub async fn accept_loop(
                 () = close.cancelled() => {}
             }
         });
+    }
+}
+
+/// An HTTP/1.1 connection (plain, or TLS without h2): the node's own loop first, then hyper
+/// for the rest of the connection if the loop hands it over.
+#[allow(clippy::too_many_arguments)]
+async fn serve_h1<S>(
+    stream: S,
+    peer: SocketAddr,
+    tls: bool,
+    state: Arc<NodeState>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    settings: client_h1::Settings,
+    stop: &CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match client_h1::serve(stream, peer, tls, &state, settings, stop).await {
+        Outcome::Done => {}
+        // hyper reads the bytes the loop has read first, so its protocol sniffing and the
+        // smuggling tracker see the connection from that request on.
+        Outcome::HandOff { stream, read } => {
+            let verdicts = Arc::new(Verdicts::default());
+            let tracker = FramingTracker::new(
+                settings.max_head_bytes,
+                settings.max_headers,
+                verdicts.clone(),
+            );
+            let io = GuardedIo::new(Prefixed::new(read.freeze(), stream), tracker);
+            serve(
+                TokioIo::new(io),
+                peer,
+                tls,
+                Some(verdicts),
+                state,
+                builder,
+                watcher,
+            )
+            .await
+        }
     }
 }
 
@@ -195,12 +194,14 @@ async fn serve<I>(
 }
 
 pin_project_lite::pin_project! {
-    /// Fails the first read if no byte arrives within `limit`.
+    /// Fails the first read if no byte arrives within `limit`; wraps HTTP/2-over-TLS
+    /// connections (HTTP/1.1 ones start on the node's own loop, whose head deadline covers
+    /// this).
     ///
     /// hyper's `header_read_timeout` only starts once hyper-util's auto builder has read
     /// enough bytes to tell HTTP/1 from the HTTP/2 preface, so without this a client that
-    /// connects (or finishes a TLS handshake) and never sends anything would hold its
-    /// connection forever. After the first byte, hyper's own timers take over.
+    /// finishes a TLS handshake and never sends anything would hold its connection forever.
+    /// After the first byte, hyper's own timers take over.
     struct FirstByteDeadline<S> {
         #[pin]
         inner: S,

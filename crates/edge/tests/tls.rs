@@ -223,6 +223,57 @@ async fn two_sites_on_one_listener_get_their_own_certificate_by_sni() {
 }
 
 #[tokio::test]
+async fn https_http1_keeps_alive_pipelines_and_hands_a_body_to_hyper_midway() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = two_sites().await;
+    let (mut tls, _) = handshake(t.node.https_addrs()[0], "b.test", &t.ca, &[b"http/1.1"])
+        .await
+        .unwrap();
+    // Bodiless requests are served by the node's own loop, the POST by hyper after it, all on
+    // one TLS connection.
+    tls.write_all(
+        b"GET /one HTTP/1.1\r\nHost: b.test\r\n\r\n\
+          GET /two HTTP/1.1\r\nHost: b.test\r\n\r\n\
+          POST /three HTTP/1.1\r\nHost: b.test\r\nContent-Length: 3\r\n\r\nabc\
+          GET /four HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut text = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 4, "{text}");
+    let paths: Vec<_> = ["/one", "/two", "/three", "/four"]
+        .iter()
+        .map(|p| text.find(&format!("\"path\":\"{p}\"")).unwrap())
+        .collect();
+    assert!(
+        paths.windows(2).all(|w| w[0] < w[1]),
+        "answered out of order: {text}"
+    );
+    assert!(text.contains("\"body_len\":3"), "{text}");
+    assert!(text.contains("\"x-forwarded-proto\":[\"https\"]"), "{text}");
+
+    // `Connection: close` on a request the node's loop serves ends the TLS session cleanly
+    // (close_notify), so the client sees the end of the stream, not a truncation error.
+    let (mut tls, _) = handshake(t.node.https_addrs()[0], "b.test", &t.ca, &[b"http/1.1"])
+        .await
+        .unwrap();
+    tls.write_all(b"GET /last HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("\"path\":\"/last\""));
+}
+
+#[tokio::test]
 async fn http2_is_negotiated_by_alpn() {
     let t = two_sites().await;
     let addr = t.node.https_addrs()[0];

@@ -1,4 +1,4 @@
-//! The node's own HTTP/1.1 loop for plain-TCP client connections.
+//! The node's own HTTP/1.1 loop for client connections (plain, and TLS without h2).
 //!
 //! Why not hyper's server for these: for a small request most of what the node spends in
 //! user space around the request path is the server machinery — hyper-util's protocol
@@ -9,7 +9,7 @@
 //! path and writes the answer's head and a small body in one write; the head deadline is a
 //! single timer per connection, re-armed only when it fires early (see [`HeadDeadline`]).
 //!
-//! Owns: bodiless HTTP/1.1 requests in origin form (nearly every GET and HEAD) on plain
+//! Owns: bodiless HTTP/1.1 requests in origin form (nearly every GET and HEAD) on HTTP/1.1
 //! connections, keep-alive, pipelining (requests are answered in order), the head read
 //! timeout, draining on shutdown. Never: guesses. The first request it does not serve itself
 //! — one with a body, `Expect`, a protocol switch, HTTP/1.0, the HTTP/2 preface, anything
@@ -28,13 +28,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use http::Method;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -60,23 +61,24 @@ pub struct Settings {
 
 /// How the loop left a connection.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Outcome<S> {
     /// Closed, or to be closed: nothing more to do.
     Done,
     /// hyper takes over: `read` holds what has been read and not yet served.
-    HandOff { stream: TcpStream, read: BytesMut },
+    HandOff { stream: S, read: BytesMut },
 }
 
 /// Serves `stream` until it closes, times out, drains on `stop`, or meets a request for
 /// hyper. Never panics on what the client sends; every error ends the connection.
-pub async fn serve(
-    mut stream: TcpStream,
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
+    tls: bool,
     state: &Arc<NodeState>,
     settings: Settings,
     stop: &CancellationToken,
-) -> Outcome {
-    let conn = Arc::new(ConnInfo::new(peer, false, None));
+) -> Outcome<S> {
+    let conn = Arc::new(ConnInfo::new(peer, tls, None));
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut out = Vec::with_capacity(1024);
     let mut spans: Vec<Span> = Vec::new();
@@ -94,7 +96,7 @@ pub async fn serve(
                     }
                 }
             }
-            if stop.is_cancelled() && buf.is_empty() {
+            if draining(state) && buf.is_empty() {
                 return Outcome::Done;
             }
             match read_more(&mut stream, &mut buf, &mut deadline, stopped.as_mut()).await {
@@ -109,12 +111,18 @@ pub async fn serve(
         };
         let exchange = Exchange {
             head_request,
-            close: served.close || stop.is_cancelled(),
+            close: served.close || draining(state),
             trailers: served.trailers,
         };
         match response::write(&mut stream, &mut out, response, exchange).await {
             Ok(true) => {}
-            Ok(false) | Err(_) => return Outcome::Done,
+            Ok(false) => {
+                // An orderly end: FIN, and for TLS a close_notify first, so the client can
+                // tell a complete response from a cut connection.
+                let _ = stream.shutdown().await;
+                return Outcome::Done;
+            }
+            Err(_) => return Outcome::Done,
         }
         // A burst of pipelined requests leaves the buffer grown; idle connections should not
         // hold on to that.
@@ -124,13 +132,19 @@ pub async fn serve(
     }
 }
 
+/// The node is shutting down: finish the request in progress, then close. (The flag is set
+/// just before `stop` fires; reading it costs no lock, unlike asking the token.)
+fn draining(state: &NodeState) -> bool {
+    state.shutting_down.load(Ordering::Relaxed)
+}
+
 /// Reads what has arrived into `buf`, waiting until something does, the head deadline
 /// passes (`TimedOut`) or the node drains while no request is in progress (`Ok(0)`).
 ///
 /// Reads go through `poll_read`, not `try_read`: after a short read tokio forgets the
 /// socket's readiness, so waiting for the next request costs no `EAGAIN` system call.
-async fn read_more(
-    stream: &mut TcpStream,
+async fn read_more<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
     deadline: &mut HeadDeadline,
     mut stopped: Pin<&mut WaitForCancellationFutureOwned>,

@@ -9,8 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body::Body;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::request::has_token;
 use crate::headers::push_decimal;
@@ -42,8 +41,8 @@ pub(super) struct Exchange {
 /// Writes `response` to the client. Returns whether the connection can carry another
 /// request: false when either side asked to close, or the body failed or did not match its
 /// declared length (the client cannot tell where the next response would start).
-pub(super) async fn write(
-    stream: &mut TcpStream,
+pub(super) async fn write<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     response: Response<ObservedBody>,
     exchange: Exchange,
@@ -134,7 +133,7 @@ pub(super) async fn write(
     out.extend_from_slice(b"\r\n");
 
     if !sends_body {
-        stream.write_all(out).await?;
+        flush(stream, out).await?;
         return Ok(!close);
     }
     let complete = match framing {
@@ -178,8 +177,8 @@ async fn next(body: &mut Pin<&mut ObservedBody>, flush_first: bool) -> Next {
 
 /// Writes a body of exactly `len` bytes. Returns false (after writing what fits) when the
 /// body ended short, ran long or failed.
-async fn write_length(
-    stream: &mut TcpStream,
+async fn write_length<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     mut body: Pin<&mut ObservedBody>,
     len: u64,
@@ -211,8 +210,8 @@ async fn write_length(
 }
 
 /// Writes a chunked body, then the trailer fields named in `announced` if the body has any.
-async fn write_chunked(
-    stream: &mut TcpStream,
+async fn write_chunked<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     mut body: Pin<&mut ObservedBody>,
     announced: Option<Vec<HeaderName>>,
@@ -256,7 +255,11 @@ async fn write_chunked(
 }
 
 /// Queues `data` behind `out`, or writes both at once when it is large.
-async fn send(stream: &mut TcpStream, out: &mut Vec<u8>, data: &[u8]) -> io::Result<()> {
+async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    data: &[u8],
+) -> io::Result<()> {
     if out.len() + data.len() <= COALESCE {
         out.extend_from_slice(data);
         return Ok(());
@@ -277,12 +280,14 @@ async fn send(stream: &mut TcpStream, out: &mut Vec<u8>, data: &[u8]) -> io::Res
     Ok(())
 }
 
-async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
+/// Writes what is queued and flushes the stream (a TLS stream may hold records back until
+/// flushed; for TCP this costs nothing).
+async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
     if !out.is_empty() {
         stream.write_all(out).await?;
         out.clear();
     }
-    Ok(())
+    stream.flush().await
 }
 
 fn parse_length(value: &HeaderValue) -> Option<u64> {
