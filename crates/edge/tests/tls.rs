@@ -222,9 +222,20 @@ async fn two_sites_on_one_listener_get_their_own_certificate_by_sni() {
     assert_eq!(leaf, t.leaf_a.der);
 }
 
+/// Everything the node sends until it ends the TLS session cleanly.
+async fn read_to_end(tls: &mut TlsStream<tokio::net::TcpStream>) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&text).into_owned()
+}
+
 #[tokio::test]
 async fn https_http1_keeps_alive_pipelines_and_hands_a_body_to_hyper_midway() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let t = two_sites().await;
     let (mut tls, _) = handshake(t.node.https_addrs()[0], "b.test", &t.ca, &[b"http/1.1"])
         .await
@@ -239,12 +250,7 @@ async fn https_http1_keeps_alive_pipelines_and_hands_a_body_to_hyper_midway() {
     )
     .await
     .unwrap();
-    let mut text = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut text))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text);
+    let text = read_to_end(&mut tls).await;
     assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 4, "{text}");
     let paths: Vec<_> = ["/one", "/two", "/three", "/four"]
         .iter()
@@ -265,12 +271,7 @@ async fn https_http1_keeps_alive_pipelines_and_hands_a_body_to_hyper_midway() {
     tls.write_all(b"GET /last HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut text = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut text))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&text).contains("\"path\":\"/last\""));
+    assert!(read_to_end(&mut tls).await.contains("\"path\":\"/last\""));
 }
 
 #[tokio::test]

@@ -136,15 +136,9 @@ pub(super) async fn write<S: AsyncWrite + Unpin>(
         flush(stream, out).await?;
         return Ok(!close);
     }
-    let complete = match framing {
-        Framing::Length(len) => write_length(stream, out, body.as_mut(), len).await?,
-        Framing::Chunked => {
-            let announced = exchange
-                .trailers
-                .then(|| announced_trailers(&parts.headers));
-            write_chunked(stream, out, body.as_mut(), announced).await?
-        }
-    };
+    let announced = (framing == Framing::Chunked && exchange.trailers)
+        .then(|| announced_trailers(&parts.headers));
+    let complete = write_body(stream, out, body.as_mut(), framing, announced).await?;
     Ok(complete && !close)
 }
 
@@ -175,62 +169,54 @@ async fn next(body: &mut Pin<&mut ObservedBody>, flush_first: bool) -> Next {
     .await
 }
 
-/// Writes a body of exactly `len` bytes. Returns false (after writing what fits) when the
-/// body ended short, ran long or failed.
-async fn write_length<S: AsyncWrite + Unpin>(
+/// Writes the body in `framing`, then for chunked bodies the trailer fields named in
+/// `announced`. Returns false (after writing what fits) when the body failed, or did not
+/// match its declared length: ended short or ran long (the excess is never sent).
+async fn write_body<S: AsyncWrite + Unpin>(
     stream: &mut S,
     out: &mut Vec<u8>,
     mut body: Pin<&mut ObservedBody>,
-    len: u64,
+    framing: Framing,
+    announced: Option<Vec<HeaderName>>,
 ) -> io::Result<bool> {
-    let mut left = len;
+    let mut left = match framing {
+        Framing::Length(len) => Some(len),
+        Framing::Chunked => None,
+    };
     loop {
-        match next(&mut body, !out.is_empty()).await {
-            Next::Data(mut data) => {
-                if data.len() as u64 > left {
-                    data.truncate(left as usize);
-                    send(stream, out, &data).await?;
+        match (next(&mut body, !out.is_empty()).await, left.as_mut()) {
+            (Next::NotYet, _) => flush(stream, out).await?,
+            (Next::Data(mut data), Some(left)) => {
+                let overrun = data.len() as u64 > *left;
+                if overrun {
+                    data.truncate(*left as usize);
+                }
+                *left -= data.len() as u64;
+                send(stream, out, &data).await?;
+                if overrun {
                     flush(stream, out).await?;
                     return Ok(false);
                 }
-                left -= data.len() as u64;
-                send(stream, out, &data).await?;
             }
-            Next::End | Next::Trailers(_) => {
-                flush(stream, out).await?;
-                return Ok(left == 0);
-            }
-            Next::Failed => {
-                flush(stream, out).await?;
-                return Ok(false);
-            }
-            Next::NotYet => flush(stream, out).await?,
-        }
-    }
-}
-
-/// Writes a chunked body, then the trailer fields named in `announced` if the body has any.
-async fn write_chunked<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    out: &mut Vec<u8>,
-    mut body: Pin<&mut ObservedBody>,
-    announced: Option<Vec<HeaderName>>,
-) -> io::Result<bool> {
-    loop {
-        match next(&mut body, !out.is_empty()).await {
-            Next::Data(data) if data.is_empty() => {}
-            Next::Data(data) => {
+            // An empty chunk would read as the last one.
+            (Next::Data(data), None) if data.is_empty() => {}
+            (Next::Data(data), None) => {
                 push_hex(out, data.len());
                 out.extend_from_slice(b"\r\n");
                 send(stream, out, &data).await?;
                 out.extend_from_slice(b"\r\n");
             }
-            Next::End => {
+            (Next::End | Next::Trailers(_), Some(left)) => {
+                let complete = *left == 0;
+                flush(stream, out).await?;
+                return Ok(complete);
+            }
+            (Next::End, None) => {
                 out.extend_from_slice(b"0\r\n\r\n");
                 flush(stream, out).await?;
                 return Ok(true);
             }
-            Next::Trailers(trailers) => {
+            (Next::Trailers(trailers), None) => {
                 out.extend_from_slice(b"0\r\n");
                 for (name, value) in &trailers {
                     if announced.as_ref().is_some_and(|a| a.contains(name)) && may_trail(name) {
@@ -244,12 +230,11 @@ async fn write_chunked<S: AsyncWrite + Unpin>(
                 flush(stream, out).await?;
                 return Ok(true);
             }
-            // No last chunk: the client sees the body fail rather than end.
-            Next::Failed => {
+            // A chunked body gets no last chunk: the client sees it fail rather than end.
+            (Next::Failed, _) => {
                 flush(stream, out).await?;
                 return Ok(false);
             }
-            Next::NotYet => flush(stream, out).await?,
         }
     }
 }
