@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -147,28 +148,79 @@ async fn serve_h1<S>(
 {
     match client_h1::serve(stream, peer, tls, &state, settings, stop).await {
         Outcome::Done => {}
-        // hyper reads the bytes the loop has read first, so its protocol sniffing and the
-        // smuggling tracker see the connection from that request on.
-        Outcome::HandOff { stream, read } => {
+        // hyper reads the bytes the loop has read first, so the smuggling tracker sees the
+        // connection from that request on.
+        Outcome::HandOff {
+            stream,
+            read,
+            served_any,
+        } => {
             let verdicts = Arc::new(Verdicts::default());
             let tracker = FramingTracker::new(
                 settings.max_head_bytes,
                 settings.max_headers,
                 verdicts.clone(),
             );
-            let io = GuardedIo::new(Prefixed::new(read.freeze(), stream), tracker);
-            serve(
-                TokioIo::new(io),
-                peer,
-                tls,
-                Some(verdicts),
-                state,
-                builder,
-                watcher,
-            )
-            .await
+            let io = TokioIo::new(GuardedIo::new(
+                Prefixed::new(read.freeze(), stream),
+                tracker,
+            ));
+            let draining = state.shutting_down.load(Ordering::Relaxed);
+            if !served_any && !draining {
+                // A fresh connection: it may still be prior-knowledge HTTP/2 (h2c).
+                return serve(io, peer, tls, Some(verdicts), state, builder, watcher).await;
+            }
+            // A connection that was HTTP/1.1 stays so. While draining, hyper is not told to
+            // shut down gracefully (it would close before reading the request that already
+            // arrived); keep-alive off ends the connection after that request.
+            let service = hyper_service(state, ConnInfo::new(peer, tls, Some(verdicts)));
+            // hyper's own HTTP/1 connection, not the auto builder, which would still switch
+            // to HTTP/2 on a preface arriving later. Shutdown waits for it through `_held`;
+            // a drain that starts later ends it gracefully like every other connection.
+            let mut http1 = hyper::server::conn::http1::Builder::new();
+            http1
+                .timer(TokioTimer::new())
+                .header_read_timeout(settings.header_read_timeout)
+                .max_buf_size(settings.max_head_bytes)
+                .max_headers(settings.max_headers)
+                .keep_alive(!draining);
+            let mut connection =
+                std::pin::pin!(http1.serve_connection(io, service).with_upgrades());
+            let _held = watcher;
+            let ended = if draining {
+                connection.await
+            } else {
+                tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    () = stop.cancelled() => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
         }
     }
+}
+
+/// The request path as a hyper service for one connection.
+fn hyper_service(
+    state: Arc<NodeState>,
+    conn: ConnInfo,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = hyper::Response<crate::observe::ObservedBody>,
+    Error = std::convert::Infallible,
+    Future = impl Future<
+        Output = Result<hyper::Response<crate::observe::ObservedBody>, std::convert::Infallible>,
+    > + Send,
+> + Clone {
+    let conn = Arc::new(conn);
+    service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        handle(state.clone(), conn.clone(), req.map(ClientBody::Hyper))
+    })
 }
 
 async fn serve<I>(
@@ -182,10 +234,7 @@ async fn serve<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(ConnInfo::new(peer, tls, framing));
-    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        handle(state.clone(), conn.clone(), req.map(ClientBody::Hyper))
-    });
+    let service = hyper_service(state, ConnInfo::new(peer, tls, framing));
     let connection = builder.serve_connection_with_upgrades(io, service);
     let watched = watcher.watch(connection.into_owned());
     if let Err(e) = watched.await {

@@ -178,3 +178,160 @@ async fn an_idle_connection_is_closed_after_the_head_read_timeout_and_a_busy_one
     assert!(closed && text.is_empty(), "{text}");
     assert!(started.elapsed() >= Duration::from_millis(350));
 }
+
+/// An origin that reads one request per connection and then answers only `reply` (maybe
+/// nothing), reporting each connection's request and, later, its closing by the node.
+struct SilentOrigin {
+    url: String,
+    events: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+}
+
+impl SilentOrigin {
+    async fn start(reply: &'static [u8]) -> SilentOrigin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut seen = Vec::new();
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = tx.send("request");
+                    let _ = s.write_all(reply).await;
+                    // Whatever comes next, the end of the connection is what we wait for.
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    let _ = tx.send("closed");
+                });
+            }
+        });
+        SilentOrigin { url, events }
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::time::timeout(Duration::from_secs(3), self.events.recv())
+            .await
+            .expect("nothing happened at the origin within 3 s")
+            .unwrap()
+    }
+}
+
+async fn node_for_silent(origin: &SilentOrigin) -> regionless_edge::Node {
+    let site = format!("[[sites]]\nname = \"shop\"\nhosts = [\"shop.test\"]\ntimeouts = {{ first_byte = \"30s\", request = \"60s\" }}\n[[sites.origins]]\nname = \"slow\"\nurl = \"{}\"\nregion = \"eu-central\"\n", origin.url);
+    start_node(&node_toml("eu-central", "", &site)).await
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_cancels_its_origin_request_while_waiting_for_the_answer() {
+    let mut origin = SilentOrigin::start(b"").await;
+    let node = node_for_silent(&origin).await;
+    let mut client = tokio::net::TcpStream::connect(node.http_addrs()[0])
+        .await
+        .unwrap();
+    client
+        .write_all(b"GET /long-poll HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(origin.next().await, "request");
+    drop(client);
+    // Without watching the client, the node would wait out the 30 s first-byte deadline.
+    assert_eq!(origin.next().await, "closed");
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_stream_ends_the_origin_stream() {
+    let mut origin = SilentOrigin::start(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n6\r\nhello\n\r\n",
+    )
+    .await;
+    let node = node_for_silent(&origin).await;
+    let mut client = tokio::net::TcpStream::connect(node.http_addrs()[0])
+        .await
+        .unwrap();
+    client
+        .write_all(b"GET /events HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(origin.next().await, "request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("hello") {
+        let n = tokio::time::timeout(WAIT, client.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the stream ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(client);
+    assert_eq!(origin.next().await, "closed");
+}
+
+#[tokio::test]
+async fn a_request_whose_head_is_arriving_when_shutdown_starts_is_still_answered() {
+    let (_origin, node) = setup("").await;
+    let mut s = tokio::net::TcpStream::connect(node.http_addrs()[0])
+        .await
+        .unwrap();
+    s.write_all(b"GET /first HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 16384];
+    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+    // Half a head of a request with a body (which goes to hyper), then shutdown.
+    s.write_all(b"POST /second HTTP/1.1\r\nHost: shop.test\r\nContent-Le")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let shutdown = tokio::spawn(node.shutdown());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"ngth: 5\r\n\r\nhello").await.unwrap();
+    let mut text = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    let got = responses(&text);
+    assert_eq!(got.len(), 1, "{text}");
+    assert_eq!(got[0].0, "http/1.1 200 ok");
+    assert_eq!(json_field(&got[0].2, "body_len"), 5);
+    assert!(
+        got[0].1.contains("\r\nconnection: close\r\n"),
+        "{}",
+        got[0].1
+    );
+    assert!(
+        tokio::time::timeout(WAIT, shutdown).await.unwrap().unwrap(),
+        "shutdown gave up"
+    );
+}
+
+#[tokio::test]
+async fn an_http1_connection_cannot_turn_into_http2_midway() {
+    let (_origin, node) = setup("").await;
+    let requests = b"GET /a HTTP/1.1\r\nHost: shop.test\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let (text, closed) = raw(node.http_addrs()[0], requests, WAIT).await;
+    assert!(closed, "{text}");
+    // One answer, then the connection ends: no HTTP/2 frames follow (hyper closes an
+    // HTTP/1 connection that sends the HTTP/2 preface).
+    let got = responses(&text);
+    assert_eq!(got.len(), 1, "{text}");
+    let first_len = text.find("\r\n\r\n").unwrap() + 4 + got[0].2.len();
+    assert_eq!(text.len(), first_len, "bytes after the answer: {text:?}");
+}

@@ -21,6 +21,8 @@
 mod handoff;
 mod request;
 mod response;
+#[cfg(test)]
+mod tests;
 
 pub use handoff::Prefixed;
 
@@ -64,8 +66,13 @@ pub struct Settings {
 pub enum Outcome<S> {
     /// Closed, or to be closed: nothing more to do.
     Done,
-    /// hyper takes over: `read` holds what has been read and not yet served.
-    HandOff { stream: S, read: BytesMut },
+    /// hyper takes over: `read` holds what has been read and not yet served; `served_any`
+    /// says whether the loop answered requests on this connection before.
+    HandOff {
+        stream: S,
+        read: BytesMut,
+        served_any: bool,
+    },
 }
 
 /// Serves `stream` until it closes, times out, drains on `stop`, or meets a request for
@@ -84,17 +91,35 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut spans: Vec<Span> = Vec::new();
     let mut deadline = HeadDeadline::new(settings.header_read_timeout);
     let mut stopped = std::pin::pin!(stop.clone().cancelled_owned());
+    let mut served_any = false;
     loop {
         deadline.start();
+        // How much of `buf` is known not to hold the end of a head, so a head trickling in
+        // byte by byte is not parsed again from the start on every read (as hyper's
+        // `is_complete_fast`).
+        let mut scanned = 0;
         let served = loop {
-            if !buf.is_empty() {
+            if may_hold_head(&buf, scanned) {
                 match request::parse(&mut buf, settings.max_headers, &mut spans) {
                     Parsed::Request(served) => break served,
-                    Parsed::Partial if buf.len() < settings.max_head_bytes => {}
-                    Parsed::Partial | Parsed::HandOff => {
-                        return Outcome::HandOff { stream, read: buf };
+                    Parsed::Partial => {}
+                    Parsed::HandOff => {
+                        return Outcome::HandOff {
+                            stream,
+                            read: buf,
+                            served_any,
+                        };
                     }
                 }
+            }
+            scanned = buf.len();
+            if buf.len() >= settings.max_head_bytes {
+                // hyper answers 431.
+                return Outcome::HandOff {
+                    stream,
+                    read: buf,
+                    served_any,
+                };
             }
             if draining(state) && buf.is_empty() {
                 return Outcome::Done;
@@ -104,17 +129,32 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(_) => {}
             }
         };
+        served_any = true;
         let head_request = served.req.method() == Method::HEAD;
-        let response = match handle(state.clone(), conn.clone(), served.req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
+        // Like hyper, a client that hangs up while its request is in progress cancels it
+        // (dropping the request path's future drops the origin exchange too).
+        let mut handler = std::pin::pin!(handle(state.clone(), conn.clone(), served.req));
+        let response = std::future::poll_fn(|cx| {
+            if let Poll::Ready(answer) = handler.as_mut().poll(cx) {
+                return Poll::Ready(Some(answer));
+            }
+            if poll_hangup(&mut stream, &mut buf, cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        let response = match response {
+            Some(Ok(r)) => r,
+            Some(Err(never)) => match never {},
+            None => return Outcome::Done,
         };
         let exchange = Exchange {
             head_request,
             close: served.close || draining(state),
             trailers: served.trailers,
         };
-        match response::write(&mut stream, &mut out, response, exchange).await {
+        match response::write(&mut stream, &mut buf, &mut out, response, exchange).await {
             Ok(true) => {}
             Ok(false) => {
                 // An orderly end: FIN, and for TLS a close_notify first, so the client can
@@ -129,6 +169,37 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         if buf.is_empty() && buf.capacity() > 4 * READ_BUF {
             buf = BytesMut::with_capacity(READ_BUF);
         }
+    }
+}
+
+/// Whether `buf` may hold a complete head: an empty line ends somewhere after the first
+/// `scanned` bytes (looking back 3 bytes, where a `\r\n\r\n` may have started).
+fn may_hold_head(buf: &[u8], scanned: usize) -> bool {
+    let fresh = &buf[scanned.saturating_sub(3).min(buf.len())..];
+    fresh
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\r\n" && i > 0 && fresh[i - 1] == b'\n'))
+}
+
+/// Watches for the client hanging up while the node waits on something else (the request
+/// path, a response body). Ready when the client closed its connection or it failed.
+/// Pipelined bytes that arrive meanwhile stay in `buf`, and once there are any the client
+/// is no longer watched (as in hyper: the next request is already here).
+fn poll_hangup<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if !buf.is_empty() {
+        return Poll::Pending;
+    }
+    if buf.capacity() < 1024 {
+        buf.reserve(READ_BUF);
+    }
+    match poll_read_buf(Pin::new(stream), cx, buf) {
+        Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(()),
+        Poll::Ready(Ok(_)) | Poll::Pending => Poll::Pending,
     }
 }
 

@@ -4,12 +4,13 @@
 use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body::Body;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::request::has_token;
 use crate::headers::push_decimal;
@@ -41,8 +42,12 @@ pub(super) struct Exchange {
 /// Writes `response` to the client. Returns whether the connection can carry another
 /// request: false when either side asked to close, or the body failed or did not match its
 /// declared length (the client cannot tell where the next response would start).
-pub(super) async fn write<S: AsyncWrite + Unpin>(
+///
+/// While the body makes it wait, the client is watched (`read` takes what it sends): one that
+/// hangs up ends the response (`ConnectionAborted`).
+pub(super) async fn write<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
+    read: &mut BytesMut,
     out: &mut Vec<u8>,
     response: Response<ObservedBody>,
     exchange: Exchange,
@@ -138,7 +143,7 @@ pub(super) async fn write<S: AsyncWrite + Unpin>(
     }
     let announced = (framing == Framing::Chunked && exchange.trailers)
         .then(|| announced_trailers(&parts.headers));
-    let complete = write_body(stream, out, body.as_mut(), framing, announced).await?;
+    let complete = write_body(stream, read, out, body.as_mut(), framing, announced).await?;
     Ok(complete && !close)
 }
 
@@ -150,21 +155,31 @@ enum Next {
     Failed,
     /// Nothing yet; buffered output should go out before waiting.
     NotYet,
+    /// The client closed its connection while the body was awaited.
+    HungUp,
 }
 
-async fn next(body: &mut Pin<&mut ObservedBody>, flush_first: bool) -> Next {
+async fn next<S: AsyncRead + Unpin>(
+    body: &mut Pin<&mut ObservedBody>,
+    stream: &mut S,
+    read: &mut BytesMut,
+    flush_first: bool,
+) -> Next {
     std::future::poll_fn(|cx| match body.as_mut().poll_frame(cx) {
-        std::task::Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-            Ok(data) => std::task::Poll::Ready(Next::Data(data)),
-            Err(frame) => std::task::Poll::Ready(match frame.into_trailers() {
+        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+            Ok(data) => Poll::Ready(Next::Data(data)),
+            Err(frame) => Poll::Ready(match frame.into_trailers() {
                 Ok(trailers) => Next::Trailers(trailers),
                 Err(_) => Next::End,
             }),
         },
-        std::task::Poll::Ready(Some(Err(_))) => std::task::Poll::Ready(Next::Failed),
-        std::task::Poll::Ready(None) => std::task::Poll::Ready(Next::End),
-        std::task::Poll::Pending if flush_first => std::task::Poll::Ready(Next::NotYet),
-        std::task::Poll::Pending => std::task::Poll::Pending,
+        Poll::Ready(Some(Err(_))) => Poll::Ready(Next::Failed),
+        Poll::Ready(None) => Poll::Ready(Next::End),
+        Poll::Pending if flush_first => Poll::Ready(Next::NotYet),
+        Poll::Pending => match super::poll_hangup(stream, read, cx) {
+            Poll::Ready(()) => Poll::Ready(Next::HungUp),
+            Poll::Pending => Poll::Pending,
+        },
     })
     .await
 }
@@ -172,8 +187,9 @@ async fn next(body: &mut Pin<&mut ObservedBody>, flush_first: bool) -> Next {
 /// Writes the body in `framing`, then for chunked bodies the trailer fields named in
 /// `announced`. Returns false (after writing what fits) when the body failed, or did not
 /// match its declared length: ended short or ran long (the excess is never sent).
-async fn write_body<S: AsyncWrite + Unpin>(
+async fn write_body<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
+    read: &mut BytesMut,
     out: &mut Vec<u8>,
     mut body: Pin<&mut ObservedBody>,
     framing: Framing,
@@ -184,7 +200,11 @@ async fn write_body<S: AsyncWrite + Unpin>(
         Framing::Chunked => None,
     };
     loop {
-        match (next(&mut body, !out.is_empty()).await, left.as_mut()) {
+        match (
+            next(&mut body, stream, read, !out.is_empty()).await,
+            left.as_mut(),
+        ) {
+            (Next::HungUp, _) => return Err(io::ErrorKind::ConnectionAborted.into()),
             (Next::NotYet, _) => flush(stream, out).await?,
             (Next::Data(mut data), Some(left)) => {
                 let overrun = data.len() as u64 > *left;
@@ -262,7 +282,9 @@ async fn send<S: AsyncWrite + Unpin>(
         rest = &rest[n - from_head..];
     }
     out.clear();
-    Ok(())
+    // Nothing is left queued to force a flush before the next wait, and a TLS stream may
+    // still hold records of what was just written.
+    stream.flush().await
 }
 
 /// Writes what is queued and flushes the stream (a TLS stream may hold records back until
