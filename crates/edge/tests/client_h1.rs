@@ -38,6 +38,18 @@ fn responses(text: &str) -> Vec<(String, String, String)> {
     out
 }
 
+/// Sends one GET on `s` and checks that a 200 comes back (the answer fits one read).
+async fn get_ok(s: &mut tokio::net::TcpStream, path: &str) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: shop.test\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 16384];
+    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+}
+
 fn json_field(body: &str, field: &str) -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(body).unwrap()[field].clone()
 }
@@ -147,15 +159,7 @@ async fn an_idle_connection_is_closed_after_the_head_read_timeout_and_a_busy_one
         .unwrap();
     // Requests keep arriving for longer than the timeout: each one restarts it.
     for _ in 0..4 {
-        s.write_all(b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = vec![0u8; 16384];
-        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+        get_ok(&mut s, "/").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Then silence: the node closes the connection once the timeout has passed.
@@ -284,15 +288,7 @@ async fn a_request_whose_head_is_arriving_when_shutdown_starts_is_still_answered
     let mut s = tokio::net::TcpStream::connect(node.http_addrs()[0])
         .await
         .unwrap();
-    s.write_all(b"GET /first HTTP/1.1\r\nHost: shop.test\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = vec![0u8; 16384];
-    let n = tokio::time::timeout(WAIT, s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+    get_ok(&mut s, "/first").await;
     // Half a head of a request with a body (which goes to hyper), then shutdown.
     s.write_all(b"POST /second HTTP/1.1\r\nHost: shop.test\r\nContent-Le")
         .await
