@@ -1,9 +1,10 @@
 //! Header hygiene between client, node and origin: hop-by-hop removal (RFC 9110 §7.6.1),
 //! forwarding headers, and removal of every client-supplied copy of a header the node sets
-//! or trusts, so nobody can spoof them. Also which methods may be sent twice.
+//! or trusts, so nobody can spoof them. Also which methods may be sent twice, and the small
+//! HTTP/1 helpers both of the node's own HTTP/1 codecs (`client_h1`, `origin_h1`) use.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::Method;
+use http::{Method, StatusCode};
 
 /// RFC 9110 §9.2.2: methods whose repetition has the same effect as one request, so a
 /// request that may have reached an origin can be sent again.
@@ -151,4 +152,37 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends one `name: value` header line. Values cannot hold CR or LF (`HeaderValue` refuses
+/// them), so nothing can be injected through this.
+pub fn push_header_line(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    out.extend_from_slice(name.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parses a plain decimal length (`Content-Length` rules: digits only, at most 19 so it
+/// cannot overflow); None for anything else, signs and whitespace included.
+pub fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Whether a comma-separated header value lists `token` (case-insensitive, spaces trimmed).
+pub fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// RFC 9112 §6.3: responses with these statuses never carry a body, whatever their headers
+/// say.
+pub fn status_has_no_body(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
 }

@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 use crate::body::ClientBody;
+use crate::headers::has_token;
 
 /// Header lines parsed in place; a head with more goes to hyper, which applies the configured
 /// `limits.max_headers` (up to this many the loop applies it itself).
@@ -109,13 +110,6 @@ pub(super) fn parse(buf: &mut BytesMut, max_headers: usize, spans: &mut Vec<Span
             Parsed::HandOff
         }
     }
-}
-
-/// Whether a comma-separated header value lists `token` (case-insensitive).
-pub(super) fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 fn build(

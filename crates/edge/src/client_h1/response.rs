@@ -8,12 +8,13 @@ use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderName, Response};
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::request::has_token;
-use crate::headers::push_decimal;
+use crate::headers::{
+    has_token, parse_decimal, push_decimal, push_header_line, status_has_no_body,
+};
 use crate::observe::ObservedBody;
 
 /// Body data up to this size is copied behind the head so head and body leave in one write;
@@ -64,9 +65,7 @@ pub(super) async fn write<S: AsyncRead + AsyncWrite + Unpin>(
     out.extend_from_slice(b"\r\n");
 
     // RFC 9112 §6.3 and hyper's server: no body after HEAD, 1xx, 204 or 304.
-    let bodiless_status = status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
+    let bodiless_status = status_has_no_body(status);
     let sends_body = !exchange.head_request && !bodiless_status;
     let body_ends_now = body.is_end_stream();
     let mut framing = None;
@@ -82,7 +81,7 @@ pub(super) async fn write<S: AsyncRead + AsyncWrite + Unpin>(
             if body_ends_now && !exchange.head_request {
                 continue;
             }
-            let Some(len) = parse_length(value) else {
+            let Some(len) = parse_decimal(value.as_bytes()) else {
                 continue;
             };
             framing = Some(Framing::Length(len));
@@ -95,10 +94,7 @@ pub(super) async fn write<S: AsyncRead + AsyncWrite + Unpin>(
             wrote_connection = true;
             close |= has_token(value.as_bytes(), b"close");
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_header_line(out, name, value);
     }
     let framing = match framing {
         Some(f) => f,
@@ -240,10 +236,7 @@ async fn write_body<S: AsyncRead + AsyncWrite + Unpin>(
                 out.extend_from_slice(b"0\r\n");
                 for (name, value) in &trailers {
                     if announced.as_ref().is_some_and(|a| a.contains(name)) && may_trail(name) {
-                        out.extend_from_slice(name.as_str().as_bytes());
-                        out.extend_from_slice(b": ");
-                        out.extend_from_slice(value.as_bytes());
-                        out.extend_from_slice(b"\r\n");
+                        push_header_line(out, name, value);
                     }
                 }
                 out.extend_from_slice(b"\r\n");
@@ -295,14 +288,6 @@ async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Vec<u8>) -> io::
         out.clear();
     }
     stream.flush().await
-}
-
-fn parse_length(value: &HeaderValue) -> Option<u64> {
-    let v = value.as_bytes();
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// The field names a response's `Trailer` header announces.
@@ -370,6 +355,7 @@ fn with_date(f: impl FnOnce(&[u8])) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn chunk_sizes_are_lower_case_hex() {
@@ -382,7 +368,7 @@ mod tests {
 
     #[test]
     fn only_plain_decimal_lengths_are_believed() {
-        let parse = |s: &'static str| parse_length(&HeaderValue::from_static(s));
+        let parse = |s: &'static str| parse_decimal(s.as_bytes());
         assert_eq!(parse("0"), Some(0));
         assert_eq!(parse("1024"), Some(1024));
         for bad in ["", "+1", "1 ", "0x10", "99999999999999999999", "1,1"] {

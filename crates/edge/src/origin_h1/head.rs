@@ -6,7 +6,9 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::ExchangeError;
-use crate::headers::push_decimal;
+use crate::headers::{
+    has_token, parse_decimal, push_decimal, push_header_line, status_has_no_body,
+};
 
 /// Headers accepted in one response head or trailer section (hyper's default is 100).
 const MAX_HEADERS: usize = 128;
@@ -51,10 +53,7 @@ pub fn write_request_head(
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_header_line(out, name, value);
     }
     // Like hyper: an empty body is announced only where the method defines a payload.
     let announce = body_length > 0
@@ -126,11 +125,7 @@ fn framing(
     method: &Method,
     headers: &mut HeaderMap,
 ) -> Result<Framing, ExchangeError> {
-    if *method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    if *method == Method::HEAD || status_has_no_body(status) {
         return Ok(Framing::Empty);
     }
     if headers.contains_key(header::TRANSFER_ENCODING) {
@@ -151,11 +146,8 @@ fn framing(
     let mut length: Option<u64> = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         for part in value.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
-                return Err(ExchangeError::InvalidResponse("invalid Content-Length"));
-            }
-            let n = part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            let n = parse_decimal(part.trim_ascii())
+                .ok_or(ExchangeError::InvalidResponse("invalid Content-Length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(ExchangeError::InvalidResponse("conflicting Content-Length"));
             }
@@ -173,11 +165,8 @@ fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
     let mut close = false;
     let mut keep = false;
     for value in headers.get_all(header::CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            close |= token.eq_ignore_ascii_case(b"close");
-            keep |= token.eq_ignore_ascii_case(b"keep-alive");
-        }
+        close |= has_token(value.as_bytes(), b"close");
+        keep |= has_token(value.as_bytes(), b"keep-alive");
     }
     !close && (version == Version::HTTP_11 || keep)
 }
