@@ -759,10 +759,18 @@ pub fn label_bypass(response: &mut Response<ResponseBody>, reason: FwdReason) {
         FwdReason::Method => Some(HeaderValue::from_static("regionless; fwd=method")),
         _ => None,
     };
+    // One pass over the names instead of two hashed lookups that nearly always miss.
+    let (mut upstream_status, mut surrogate) = (false, false);
+    for name in response.headers().keys() {
+        upstream_status |= *name == names::CACHE_STATUS;
+        surrogate |= *name == names::SURROGATE_CONTROL;
+    }
     match fixed {
-        Some(value) if !response.headers().contains_key(names::CACHE_STATUS) => {
+        Some(value) if !upstream_status => {
             let h = response.headers_mut();
-            h.remove(names::SURROGATE_CONTROL);
+            if surrogate {
+                h.remove(names::SURROGATE_CONTROL);
+            }
             h.insert(names::CACHE_STATUS, value);
             h.insert(names::X_CACHE, XCache::Bypass.header_value());
         }

@@ -15,6 +15,11 @@ pub fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// How many headers the node may add to a message it forwards (`Via`, `X-Forwarded-*`,
+/// `x-request-id`, `x-origin`, `server-timing`, `Cache-Status`, …): maps built from a parsed
+/// head reserve this much room beyond the parsed headers.
+pub const ADDED_HEADROOM: usize = 12;
+
 const HOP_COUNT: usize = 7;
 
 /// Headers that describe one connection, never forwarded. `Connection` comes first:
@@ -45,16 +50,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             None => te |= *name == header::TE,
         }
     }
-    if found[0] {
-        // Headers named in `Connection`, beyond the usual `keep-alive`/`close` (the empty
-        // case allocates nothing).
+    // Headers named in `Connection`, beyond the usual `keep-alive`/`close`: checked before
+    // collecting, since nearly every message names only those.
+    let names_others = |t: &str| {
+        !t.eq_ignore_ascii_case("close")
+            && !HOP_BY_HOP
+                .iter()
+                .any(|h| h.as_str().eq_ignore_ascii_case(t))
+    };
+    if found[0] && connection_tokens(headers).any(names_others) {
         let named: Vec<HeaderName> = connection_tokens(headers)
-            .filter(|t| {
-                !t.eq_ignore_ascii_case("close")
-                    && !HOP_BY_HOP
-                        .iter()
-                        .any(|h| h.as_str().eq_ignore_ascii_case(t))
-            })
+            .filter(|t| names_others(t))
             .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         for name in named {
@@ -71,6 +77,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             if !v.as_bytes().eq_ignore_ascii_case(b"trailers") {
                 headers.remove(header::TE);
             }
+        }
+    }
+}
+
+/// Removes every header named in `names` (`None` entries, e.g. optional names from config,
+/// are skipped), scanning the map's names once first: most messages carry none of them, and
+/// a name comparison is much cheaper than a hashed removal.
+pub fn remove_all(headers: &mut HeaderMap, names: &[Option<&HeaderName>]) {
+    debug_assert!(names.len() <= 64, "one bit per name");
+    let mut found = 0u64;
+    for name in headers.keys() {
+        if let Some(i) = names.iter().position(|n| *n == Some(name)) {
+            found |= 1 << i;
+        }
+    }
+    for (i, name) in names.iter().enumerate() {
+        if let (true, Some(name)) = (found & (1 << i) != 0, name) {
+            headers.remove(*name);
         }
     }
 }

@@ -17,7 +17,7 @@ use regionless_geo::CountryCode;
 
 use crate::access_log::AccessRecord;
 use crate::body::{BoxError, IdleTimer, OriginBody, ResponseBody};
-use crate::headers::names;
+use crate::headers::{names, push_decimal};
 use crate::metrics::{RequestLabels, SiteLabels};
 use crate::runtime::Runtime;
 use crate::state::{ConnInfo, NodeState};
@@ -104,15 +104,19 @@ impl RequestLog {
             rt.config.upstream_headers.request_id.clone(),
             self.request_id.clone(),
         );
-        // Integer formatting: float formatting showed up in cache-hit profiles.
-        let timing = match self.origin_ttfb {
-            Some(origin) => format!(
-                "edge;dur={}, origin;dur={}",
-                Tenths(self.head_sent.saturating_sub(origin)),
-                Tenths(origin)
-            ),
-            None => format!("edge;dur={}", Tenths(self.head_sent)),
-        };
+        let mut timing = Vec::with_capacity(48);
+        match self.origin_ttfb {
+            Some(origin) => {
+                timing.extend_from_slice(b"edge;dur=");
+                push_tenths(&mut timing, self.head_sent.saturating_sub(origin));
+                timing.extend_from_slice(b", origin;dur=");
+                push_tenths(&mut timing, origin);
+            }
+            None => {
+                timing.extend_from_slice(b"edge;dur=");
+                push_tenths(&mut timing, self.head_sent);
+            }
+        }
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
             h.append(names::SERVER_TIMING, v);
         }
@@ -205,14 +209,19 @@ pub fn new_request_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// A duration in milliseconds with one decimal, e.g. `12.3`.
-struct Tenths(Duration);
-
-impl std::fmt::Display for Tenths {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tenths = (self.0.as_micros() + 50) / 100;
-        write!(f, "{}.{}", tenths / 10, tenths % 10)
-    }
+/// Appends a duration in milliseconds with one decimal, e.g. `12.3`. Integer digits only:
+/// `format!` (and float formatting before it) showed up in pass-through and cache-hit
+/// profiles.
+fn push_tenths(out: &mut Vec<u8>, d: Duration) {
+    // u64 arithmetic: `as_micros` is a u128, whose division is a library call.
+    let micros = d
+        .as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()));
+    let tenths = micros.saturating_add(50) / 100;
+    push_decimal(out, tenths / 10);
+    out.push(b'.');
+    out.push(b'0' + (tenths % 10) as u8);
 }
 
 fn ms(d: Duration) -> f64 {
@@ -320,5 +329,30 @@ impl Body for IdleTimeoutBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenths(d: Duration) -> String {
+        let mut out = Vec::new();
+        push_tenths(&mut out, d);
+        String::from_utf8(out).expect("digits and a dot")
+    }
+
+    #[test]
+    fn durations_print_as_milliseconds_with_one_rounded_decimal() {
+        assert_eq!(tenths(Duration::ZERO), "0.0");
+        assert_eq!(tenths(Duration::from_micros(49)), "0.0");
+        assert_eq!(tenths(Duration::from_micros(50)), "0.1");
+        assert_eq!(tenths(Duration::from_micros(12_345)), "12.3");
+        assert_eq!(tenths(Duration::from_micros(12_350)), "12.4");
+        assert_eq!(tenths(Duration::from_millis(1_999_999)), "1999999.0");
+        assert_eq!(
+            tenths(Duration::from_secs(3) + Duration::from_nanos(999)),
+            "3000.0"
+        );
     }
 }

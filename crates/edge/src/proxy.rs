@@ -2,6 +2,7 @@
 //! admit → site → locate → rules → route → steer → proxy (attempts with failover and
 //! hedging) → respond. Every early exit is a [`Reject`] with a status and a short reason.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -22,7 +23,9 @@ use crate::body::{
 };
 use crate::cache_path::Decision;
 use crate::headers::names;
-use crate::headers::{append_list, append_value, is_idempotent, strip_hop_by_hop, wants_upgrade};
+use crate::headers::{
+    append_list, append_value, is_idempotent, remove_all, strip_hop_by_hop, wants_upgrade,
+};
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
 use crate::smuggling::Verdict;
@@ -544,13 +547,17 @@ fn rules(
 }
 
 /// The origins of `pool`, in attempt order for this client.
-fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> Vec<usize> {
+fn steer<'s>(
+    site: &'s SiteRuntime,
+    pool: &str,
+    country: Option<&'static Country>,
+) -> Cow<'s, [usize]> {
     let Some(members) = site.pools.get(pool) else {
-        return Vec::new();
+        return Cow::Borrowed(&[]);
     };
     // One origin (the common "one server, one region" site): nothing to rank.
-    if let [only] = members.as_slice() {
-        return vec![*only];
+    if members.len() == 1 {
+        return Cow::Borrowed(members);
     }
     let candidates: Vec<Candidate<'_>> = members
         .iter()
@@ -572,7 +579,7 @@ fn steer(site: &SiteRuntime, pool: &str, country: Option<&'static Country>) -> V
         Instant::now(),
         &mut rand::thread_rng(),
     );
-    ranked.into_iter().map(|k| members[k]).collect()
+    Cow::Owned(ranked.into_iter().map(|k| members[k]).collect())
 }
 
 /// The request's id as a header value (sent upstream and to the client, logged), built once.
@@ -626,16 +633,17 @@ impl ForwardedRequest {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
         // Headers the node sets or trusts: never take the client's copy.
-        let own: [Option<&HeaderName>; 4] = [
+        let forwarded_proto = names::X_FORWARDED_PROTO;
+        let own = [
             settings.upstream_headers.original_host.as_ref(),
             settings.upstream_headers.client_country.as_ref(),
             Some(&settings.upstream_headers.request_id),
             settings.client_location.country_header.as_ref(),
+            Some(&header::HOST),
+            // From an untrusted peer its forwarding headers are replaced, not extended.
+            (!place.via_trusted_proxy).then_some(&forwarded_proto),
         ];
-        for name in own.into_iter().flatten() {
-            headers.remove(name);
-        }
-        headers.remove(header::HOST);
+        remove_all(&mut headers, &own);
         if place.via_trusted_proxy {
             let peer = conn.peer_ip.to_str().unwrap_or("unknown");
             append_list(&mut headers, names::X_FORWARDED_FOR, peer);
@@ -643,7 +651,6 @@ impl ForwardedRequest {
                 headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
             }
         } else {
-            headers.remove(names::X_FORWARDED_PROTO);
             headers.insert(names::X_FORWARDED_FOR, conn.peer_ip.clone());
             headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
         }
@@ -1149,7 +1156,10 @@ fn respond(
     // the right one for the client connection from the default.
     parts.version = Version::default();
     let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
-    strip_hop_by_hop(&mut parts.headers, switching);
+    // `origin_h1` already consumed the connection-level fields of the heads it parses.
+    if switching || matches!(incoming, OriginBody::Pooled(_)) {
+        strip_hop_by_hop(&mut parts.headers, switching);
+    }
     if switching {
         parts
             .headers

@@ -119,7 +119,9 @@ fn build(
     spans: &[Span],
 ) -> Option<Request<ClientBody>> {
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok()?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the headers the node adds on the way to the origin: growing a `HeaderMap`
+    // rehashes every entry.
+    let mut headers = HeaderMap::with_capacity(spans.len() + crate::headers::ADDED_HEADROOM);
     for span in spans {
         let (at, len) = span.name;
         let name = HeaderName::from_bytes(&head[at..at + len]).ok()?;

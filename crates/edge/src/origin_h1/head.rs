@@ -95,8 +95,40 @@ pub fn parse_response_head(
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-    for h in parsed.headers.iter() {
+    let no_body = *method == Method::HEAD || status_has_no_body(status);
+    let fields = &*parsed.headers;
+    let connection = ConnectionFields::scan(fields);
+    // Room for the headers the node adds on the way to the client: growing a `HeaderMap`
+    // rehashes every entry.
+    let mut headers = HeaderMap::with_capacity(fields.len() + crate::headers::ADDED_HEADROOM);
+    let mut length: Option<u64> = None;
+    for h in fields {
+        match field_kind(h.name) {
+            // Connection-level fields (RFC 9110 §7.6.1) end here: they decide framing and
+            // reuse and are never passed on, so the response needs no hop-by-hop pass later
+            // (see `proxy::respond`).
+            FieldKind::HopByHop => continue,
+            FieldKind::Te if !h.value.eq_ignore_ascii_case(b"trailers") => continue,
+            FieldKind::ContentLength if !no_body => {
+                // With Transfer-Encoding the length is ignored and dropped (RFC 9112 §6.3):
+                // passing both on is what makes such a response dangerous downstream.
+                if connection.transfer_encoding {
+                    continue;
+                }
+                for part in h.value.split(|&b| b == b',') {
+                    let n = parse_decimal(part.trim_ascii())
+                        .ok_or(ExchangeError::InvalidResponse("invalid Content-Length"))?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(ExchangeError::InvalidResponse("conflicting Content-Length"));
+                    }
+                    length = Some(n);
+                }
+            }
+            FieldKind::Other if connection.names_others && connection_lists(fields, h.name) => {
+                continue
+            }
+            _ => {}
+        }
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| ExchangeError::InvalidResponse("invalid header name"))?;
         // Values are views of the read buffer, as hyper does: no copy per header.
@@ -104,8 +136,25 @@ pub fn parse_response_head(
             .map_err(|_| ExchangeError::InvalidResponse("invalid header value"))?;
         headers.append(name, value);
     }
-    let framing = framing(status, method, &mut headers)?;
-    let keep_alive = keep_alive(version, &headers) && framing != Framing::UntilClose;
+    // RFC 9112 §6.3: how the body is delimited.
+    let framing = if no_body {
+        Framing::Empty
+    } else if connection.transfer_encoding {
+        if connection.chunked_last {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else {
+        match length {
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::UntilClose,
+        }
+    };
+    let keep_alive = !connection.close
+        && (version == Version::HTTP_11 || connection.keep_alive)
+        && framing != Framing::UntilClose;
     Ok(Some((
         ResponseHead {
             status,
@@ -117,58 +166,82 @@ pub fn parse_response_head(
     )))
 }
 
-/// RFC 9112 §6.3: how the body of this response is delimited. A response with both
-/// `Transfer-Encoding` and `Content-Length` keeps the former (and drops the latter, which
-/// is what makes such a response dangerous downstream); differing lengths are an error.
-fn framing(
-    status: StatusCode,
-    method: &Method,
-    headers: &mut HeaderMap,
-) -> Result<Framing, ExchangeError> {
-    if *method == Method::HEAD || status_has_no_body(status) {
-        return Ok(Framing::Empty);
-    }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        let chunked_last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-        headers.remove(header::CONTENT_LENGTH);
-        return Ok(if chunked_last {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
-        });
-    }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(part.trim_ascii())
-                .ok_or(ExchangeError::InvalidResponse("invalid Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ExchangeError::InvalidResponse("conflicting Content-Length"));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
-        Some(0) => Framing::Empty,
-        Some(n) => Framing::Length(n),
-        None => Framing::UntilClose,
-    })
+/// What a response field's name means to the connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    /// Describes this connection only (RFC 9110 §7.6.1; `Transfer-Encoding` included).
+    HopByHop,
+    /// `TE`: only `TE: trailers` (gRPC) is passed on, as `headers::strip_hop_by_hop` does.
+    Te,
+    ContentLength,
+    Other,
 }
 
-fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let mut close = false;
-    let mut keep = false;
-    for value in headers.get_all(header::CONNECTION) {
-        close |= has_token(value.as_bytes(), b"close");
-        keep |= has_token(value.as_bytes(), b"keep-alive");
+fn field_kind(name: &str) -> FieldKind {
+    // By length first: most names are told apart by one comparison.
+    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        2 if is("te") => FieldKind::Te,
+        7 if is("upgrade") => FieldKind::HopByHop,
+        10 if is("connection") || is("keep-alive") => FieldKind::HopByHop,
+        14 if is("content-length") => FieldKind::ContentLength,
+        16 if is("proxy-connection") => FieldKind::HopByHop,
+        17 if is("transfer-encoding") => FieldKind::HopByHop,
+        18 if is("proxy-authenticate") => FieldKind::HopByHop,
+        19 if is("proxy-authorization") => FieldKind::HopByHop,
+        _ => FieldKind::Other,
     }
-    !close && (version == Version::HTTP_11 || keep)
+}
+
+/// The fields that decide framing and reuse, from a first pass over the head.
+#[derive(Default)]
+struct ConnectionFields {
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive` (what keeps an HTTP/1.0 connection open).
+    keep_alive: bool,
+    /// `Connection` names some other field, which must then not be passed on.
+    names_others: bool,
+    transfer_encoding: bool,
+    /// The last transfer coding is `chunked` (else the body runs until the origin closes).
+    chunked_last: bool,
+}
+
+impl ConnectionFields {
+    fn scan(fields: &[httparse::Header<'_>]) -> Self {
+        let mut found = ConnectionFields::default();
+        for h in fields {
+            if h.name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        found.close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        found.keep_alive = true;
+                    } else if !token.is_empty()
+                        && std::str::from_utf8(token)
+                            .map_or(true, |t| field_kind(t) != FieldKind::HopByHop)
+                    {
+                        found.names_others = true;
+                    }
+                }
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                found.transfer_encoding = true;
+                found.chunked_last = h
+                    .value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            }
+        }
+        found
+    }
+}
+
+/// Whether a `Connection` field lists `name` (only asked when it names other fields).
+fn connection_lists(fields: &[httparse::Header<'_>], name: &str) -> bool {
+    fields
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("connection") && has_token(h.value, name.as_bytes()))
 }
 
 /// Parses a trailer section (header lines ending with an empty line).
@@ -260,6 +333,32 @@ mod tests {
         let (h, _) = parse("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", Method::HEAD)
             .expect("valid")
             .expect("complete");
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn connection_level_fields_are_not_passed_on() {
+        let h = head(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n\
+             X-Hop: secret\r\nx-kept: 1\r\nUpgrade: h2c\r\nProxy-Connection: x\r\n\
+             Proxy-Authenticate: Basic\r\nProxy-Authorization: y\r\nTE: trailers\r\n\
+             content-length: 2\r\n\r\n",
+        );
+        let names: Vec<&str> = h.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept", "te", "content-length"]);
+        assert_eq!(h.framing, Framing::Length(2));
+        assert!(h.keep_alive);
+        let h = head("HTTP/1.1 200 OK\r\nte: gzip\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert!(h.headers.is_empty());
+        assert_eq!(h.framing, Framing::Chunked);
+        // A length on a response without a body is the origin's to state, and is kept.
+        let (h, _) = parse(
+            "HTTP/1.1 200 OK\r\ncontent-length: 7\r\ntransfer-encoding: chunked\r\n\r\n",
+            Method::HEAD,
+        )
+        .expect("valid")
+        .expect("complete");
+        assert_eq!(h.headers[header::CONTENT_LENGTH], "7");
         assert_eq!(h.framing, Framing::Empty);
     }
 
