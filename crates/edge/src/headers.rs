@@ -210,3 +210,103 @@ pub fn status_has_no_body(status: StatusCode) -> bool {
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
 }
+
+/// Header names by position in the heads recently parsed on this thread. Why not just
+/// `HeaderName::from_bytes`: it lower-cases, validates and classifies every name (about
+/// 150 instructions a name in pass-through profiles), while a client or an origin sends the
+/// same names in the same order head after head, so one byte comparison against what stood
+/// at the same position last time usually finds the parsed name. A miss costs that one
+/// comparison more than no cache.
+pub struct RecentNames {
+    slots: [Option<RecentName>; RECENT_POSITIONS],
+}
+
+/// Positions remembered per head; later fields are parsed every time.
+const RECENT_POSITIONS: usize = 32;
+/// Longer names are parsed every time.
+const RECENT_NAME_BYTES: usize = 32;
+
+struct RecentName {
+    raw: [u8; RECENT_NAME_BYTES],
+    len: u8,
+    name: HeaderName,
+}
+
+impl RecentNames {
+    /// An empty table (const, for `thread_local!`).
+    pub const fn new() -> Self {
+        RecentNames {
+            slots: [const { None }; RECENT_POSITIONS],
+        }
+    }
+
+    /// The name spelled `raw` at `position` of a head: exactly what
+    /// `HeaderName::from_bytes(raw)` returns.
+    pub fn name(
+        &mut self,
+        position: usize,
+        raw: &[u8],
+    ) -> Result<HeaderName, http::header::InvalidHeaderName> {
+        let slot = self.slots.get_mut(position);
+        if let Some(Some(seen)) = slot.as_deref() {
+            if seen.raw[..usize::from(seen.len)] == *raw {
+                return Ok(seen.name.clone());
+            }
+        }
+        let name = HeaderName::from_bytes(raw)?;
+        if let (Some(slot), Ok(len)) = (slot, u8::try_from(raw.len())) {
+            if raw.len() <= RECENT_NAME_BYTES {
+                let mut copy = [0u8; RECENT_NAME_BYTES];
+                copy[..raw.len()].copy_from_slice(raw);
+                *slot = Some(RecentName {
+                    raw: copy,
+                    len,
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(name)
+    }
+}
+
+impl Default for RecentNames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_names_return_what_parsing_returns() {
+        let mut recent = RecentNames::new();
+        let heads: [&[&str]; 4] = [
+            &["Content-Type", "X-Custom", "date"],
+            &["Content-Type", "X-Custom", "date"],
+            &["content-type", "Date", "X-Other"],
+            &[
+                "CONTENT-TYPE",
+                "bad name",
+                "a-name-much-longer-than-thirty-two-bytes",
+            ],
+        ];
+        for head in heads {
+            for (i, raw) in head.iter().enumerate() {
+                let expected = HeaderName::from_bytes(raw.as_bytes());
+                let got = recent.name(i, raw.as_bytes());
+                match (expected, got) {
+                    (Ok(e), Ok(g)) => assert_eq!(e, g, "{raw}"),
+                    (Err(_), Err(_)) => {}
+                    (e, g) => panic!("{raw}: parsed {e:?}, cached {g:?}"),
+                }
+            }
+        }
+        // Positions beyond the table are parsed each time.
+        assert_eq!(
+            recent.name(RECENT_POSITIONS + 5, b"Server").ok(),
+            Some(header::SERVER)
+        );
+    }
+}

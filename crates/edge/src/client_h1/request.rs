@@ -1,12 +1,13 @@
 //! Request heads: what the loop serves itself, and what it leaves to hyper.
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
 
 use crate::body::ClientBody;
-use crate::headers::has_token;
+use crate::headers::{has_token, RecentNames};
 
 /// Header lines parsed in place; a head with more goes to hyper, which applies the configured
 /// `limits.max_headers` (up to this many the loop applies it itself).
@@ -112,6 +113,11 @@ pub(super) fn parse(buf: &mut BytesMut, max_headers: usize, spans: &mut Vec<Span
     }
 }
 
+thread_local! {
+    /// Request field names as this thread's clients last spelled them.
+    static REQUEST_NAMES: RefCell<RecentNames> = const { RefCell::new(RecentNames::new()) };
+}
+
 fn build(
     head: &Bytes,
     method: Method,
@@ -122,13 +128,16 @@ fn build(
     // Room for the headers the node adds on the way to the origin: growing a `HeaderMap`
     // rehashes every entry.
     let mut headers = HeaderMap::with_capacity(spans.len() + crate::headers::ADDED_HEADROOM);
-    for span in spans {
-        let (at, len) = span.name;
-        let name = HeaderName::from_bytes(&head[at..at + len]).ok()?;
-        let (at, len) = span.value;
-        let value = HeaderValue::from_maybe_shared(head.slice(at..at + len)).ok()?;
-        headers.append(name, value);
-    }
+    REQUEST_NAMES.with_borrow_mut(|names| {
+        for (position, span) in spans.iter().enumerate() {
+            let (at, len) = span.name;
+            let name = names.name(position, &head[at..at + len]).ok()?;
+            let (at, len) = span.value;
+            let value = HeaderValue::from_maybe_shared(head.slice(at..at + len)).ok()?;
+            headers.append(name, value);
+        }
+        Some(())
+    })?;
     let mut req = Request::new(ClientBody::Empty);
     *req.method_mut() = method;
     *req.uri_mut() = uri;

@@ -1,14 +1,21 @@
 //! Request heads out and response heads in: serialising an origin request and parsing the
 //! origin's status line and headers (with `httparse`), including how the body is framed.
 
+use std::cell::RefCell;
+
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::ExchangeError;
 use crate::headers::{
-    has_token, parse_decimal, push_decimal, push_header_line, status_has_no_body,
+    has_token, parse_decimal, push_decimal, push_header_line, status_has_no_body, RecentNames,
 };
+
+thread_local! {
+    /// Response field names as this thread's origins last spelled them.
+    static RESPONSE_NAMES: RefCell<RecentNames> = const { RefCell::new(RecentNames::new()) };
+}
 
 /// Headers accepted in one response head or trailer section (hyper's default is 100).
 const MAX_HEADERS: usize = 128;
@@ -100,42 +107,49 @@ pub fn parse_response_head(
     let connection = ConnectionFields::scan(fields);
     // Room for the headers the node adds on the way to the client: growing a `HeaderMap`
     // rehashes every entry.
-    let mut headers = HeaderMap::with_capacity(fields.len() + crate::headers::ADDED_HEADROOM);
-    let mut length: Option<u64> = None;
-    for h in fields {
-        match field_kind(h.name) {
-            // Connection-level fields (RFC 9110 §7.6.1) end here: they decide framing and
-            // reuse and are never passed on, so the response needs no hop-by-hop pass later
-            // (see `proxy::respond`).
-            FieldKind::HopByHop => continue,
-            FieldKind::Te if !h.value.eq_ignore_ascii_case(b"trailers") => continue,
-            FieldKind::ContentLength if !no_body => {
-                // With Transfer-Encoding the length is ignored and dropped (RFC 9112 §6.3):
-                // passing both on is what makes such a response dangerous downstream.
-                if connection.transfer_encoding {
-                    continue;
-                }
-                for part in h.value.split(|&b| b == b',') {
-                    let n = parse_decimal(part.trim_ascii())
-                        .ok_or(ExchangeError::InvalidResponse("invalid Content-Length"))?;
-                    if length.is_some_and(|l| l != n) {
-                        return Err(ExchangeError::InvalidResponse("conflicting Content-Length"));
+    let (headers, length) = RESPONSE_NAMES.with_borrow_mut(|names| {
+        let mut headers = HeaderMap::with_capacity(fields.len() + crate::headers::ADDED_HEADROOM);
+        let mut length: Option<u64> = None;
+        for (position, h) in fields.iter().enumerate() {
+            match field_kind(h.name) {
+                // Connection-level fields (RFC 9110 §7.6.1) end here: they decide framing
+                // and reuse and are never passed on, so the response needs no hop-by-hop
+                // pass later (see `proxy::respond`).
+                FieldKind::HopByHop => continue,
+                FieldKind::Te if !h.value.eq_ignore_ascii_case(b"trailers") => continue,
+                FieldKind::ContentLength if !no_body => {
+                    // With Transfer-Encoding the length is ignored and dropped (RFC 9112
+                    // §6.3): passing both on is what makes such a response dangerous
+                    // downstream.
+                    if connection.transfer_encoding {
+                        continue;
                     }
-                    length = Some(n);
+                    for part in h.value.split(|&b| b == b',') {
+                        let n = parse_decimal(part.trim_ascii())
+                            .ok_or(ExchangeError::InvalidResponse("invalid Content-Length"))?;
+                        if length.is_some_and(|l| l != n) {
+                            return Err(ExchangeError::InvalidResponse(
+                                "conflicting Content-Length",
+                            ));
+                        }
+                        length = Some(n);
+                    }
                 }
+                FieldKind::Other if connection.names_others && connection_lists(fields, h.name) => {
+                    continue
+                }
+                _ => {}
             }
-            FieldKind::Other if connection.names_others && connection_lists(fields, h.name) => {
-                continue
-            }
-            _ => {}
+            let name = names
+                .name(position, h.name.as_bytes())
+                .map_err(|_| ExchangeError::InvalidResponse("invalid header name"))?;
+            // Values are views of the read buffer, as hyper does: no copy per header.
+            let value = HeaderValue::from_maybe_shared(buf.slice_ref(h.value))
+                .map_err(|_| ExchangeError::InvalidResponse("invalid header value"))?;
+            headers.append(name, value);
         }
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| ExchangeError::InvalidResponse("invalid header name"))?;
-        // Values are views of the read buffer, as hyper does: no copy per header.
-        let value = HeaderValue::from_maybe_shared(buf.slice_ref(h.value))
-            .map_err(|_| ExchangeError::InvalidResponse("invalid header value"))?;
-        headers.append(name, value);
-    }
+        Ok((headers, length))
+    })?;
     // RFC 9112 §6.3: how the body is delimited.
     let framing = if no_body {
         Framing::Empty
