@@ -119,9 +119,15 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Appends a prepared value to a list header (`Via`): a clone when the header is absent,
 /// which is the common case and costs no allocation.
 pub fn append_value(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
-    if !headers.contains_key(&name) {
-        headers.insert(name, value.clone());
-    } else if let Ok(text) = value.to_str() {
+    // One hashed lookup for the common case.
+    let name = match headers.entry(name) {
+        header::Entry::Vacant(slot) => {
+            slot.insert(value.clone());
+            return;
+        }
+        header::Entry::Occupied(present) => present.key().clone(),
+    };
+    if let Ok(text) = value.to_str() {
         append_list(headers, name, text);
     }
 }

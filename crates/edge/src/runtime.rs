@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use fnv::FnvHashMap;
 use http::HeaderValue;
 use regionless_geo::{GeoMap, OriginHealth, Policy, Region, TrustedProxies};
 
@@ -34,7 +35,7 @@ pub struct SiteRuntime {
     pub default_region: Region,
     pub origins: Vec<OriginRuntime>,
     /// Pool name → indices into `origins`, in config order.
-    pub pools: HashMap<String, Vec<usize>>,
+    pub pools: FnvHashMap<String, Vec<usize>>,
     pub metrics: SiteMetrics,
     /// A hash of the settings that change responses (origins and pools, routes with their
     /// cache and key rules, feature flags), folded into every cache key: changing them needs
@@ -78,7 +79,10 @@ fn flags_header(site: &SiteConfig) -> Option<HeaderValue> {
 pub struct Runtime {
     pub config: Config,
     pub sites: Vec<SiteRuntime>,
-    exact_hosts: HashMap<String, usize>,
+    /// Looked up on every request. FNV rather than the standard SipHash: several times
+    /// cheaper on short names, and the keys come from the config, so a client cannot grow
+    /// collisions into the table.
+    exact_hosts: FnvHashMap<String, usize>,
     /// (`.example.com`, site) sorted longest suffix first.
     wildcard_hosts: Vec<(String, usize)>,
     pub trusted: TrustedProxies,
@@ -114,7 +118,7 @@ impl Runtime {
         let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
         let mut keep = HashMap::new();
         let mut sites = Vec::new();
-        let mut exact_hosts = HashMap::new();
+        let mut exact_hosts = FnvHashMap::default();
         let mut wildcard_hosts = Vec::new();
         for (si, s) in config.sites.iter().enumerate() {
             for h in &s.hosts {
@@ -126,7 +130,7 @@ impl Runtime {
                 }
             }
             let mut origins = Vec::new();
-            let mut pools: HashMap<String, Vec<usize>> = HashMap::new();
+            let mut pools: FnvHashMap<String, Vec<usize>> = FnvHashMap::default();
             for (oi, o) in s.origins.iter().enumerate() {
                 let key = (s.name.clone(), o.name.clone(), o.url.to_string());
                 let health = reg
