@@ -117,7 +117,9 @@ impl RequestLog {
                 push_tenths(&mut timing, self.head_sent);
             }
         }
-        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
+        // A boxed slice becomes `Bytes` as is; a `Vec` with spare capacity would take a
+        // second allocation.
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing.into_boxed_slice())) {
             h.append(names::SERVER_TIMING, v);
         }
         Response::from_parts(

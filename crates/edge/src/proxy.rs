@@ -599,7 +599,8 @@ fn request_id(rt: &Runtime, place: &ClientPlace, headers: &HeaderMap) -> HeaderV
 enum RequestBody {
     Empty,
     Buffered(Bytes),
-    Streamed(BodySlot),
+    /// Read from the client as the origin takes it; the fault records why reading stopped.
+    Streamed(BodySlot, Arc<BodyFault>),
 }
 
 /// Everything needed to send the request to any origin.
@@ -608,7 +609,6 @@ struct ForwardedRequest {
     path_and_query: http::uri::PathAndQuery,
     headers: HeaderMap,
     body: RequestBody,
-    fault: Arc<BodyFault>,
     /// Any failure may be retried (idempotent method or a retryable route).
     replay_safe: bool,
 }
@@ -672,11 +672,11 @@ impl ForwardedRequest {
 
         let idempotent = is_idempotent(&parts.method);
         let replay_safe = (idempotent || retryable_route) && !upgrade;
-        let fault = Arc::new(BodyFault::default());
         let limits = &settings.limits;
         let body = if incoming.is_end_stream() {
             RequestBody::Empty
         } else {
+            let fault = Arc::new(BodyFault::default());
             let exact = incoming.size_hint().exact();
             let guarded = GuardedBody::new(
                 incoming,
@@ -691,7 +691,7 @@ impl ForwardedRequest {
                         Err(_) => return Err(body_fault_reject(fault.get())),
                     }
                 }
-                _ => RequestBody::Streamed(BodySlot::new(guarded)),
+                _ => RequestBody::Streamed(BodySlot::new(guarded), fault),
             }
         };
         Ok(ForwardedRequest {
@@ -703,9 +703,16 @@ impl ForwardedRequest {
                 .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
             headers,
             body,
-            fault,
             replay_safe,
         })
+    }
+
+    /// Why reading the client's streamed body stopped, if it did.
+    fn body_fault(&self) -> Fault {
+        match &self.body {
+            RequestBody::Streamed(_, fault) => fault.get(),
+            RequestBody::Empty | RequestBody::Buffered(_) => Fault::None,
+        }
     }
 
     /// A body for the next attempt, or None when the streamed body was already read.
@@ -717,7 +724,7 @@ impl ForwardedRequest {
                     .map_err(|never| match never {})
                     .boxed_unsync(),
             ),
-            RequestBody::Streamed(slot) => slot.lend().map(|b| b.boxed_unsync()),
+            RequestBody::Streamed(slot, _) => slot.lend().map(|b| b.boxed_unsync()),
         }
     }
 
@@ -754,8 +761,8 @@ impl ForwardedRequest {
         };
         headers.insert(header::HOST, origin.host_header.clone());
         *req.headers_mut() = headers;
-        if matches!(self.body, RequestBody::Streamed(_)) {
-            req.extensions_mut().insert(Upload(self.fault.clone()));
+        if let RequestBody::Streamed(_, fault) = &self.body {
+            req.extensions_mut().insert(Upload(fault.clone()));
         }
         Ok(req)
     }
@@ -1072,8 +1079,8 @@ async fn proxy<'s>(
                 fwd.replay_safe
             }
         };
-        if fwd.fault.get() != Fault::None {
-            return Err(body_fault_reject(fwd.fault.get()));
+        if fwd.body_fault() != Fault::None {
+            return Err(body_fault_reject(fwd.body_fault()));
         }
         let more = retry_ok && next < max_attempts && Instant::now() < deadline;
         if more && inflight.as_ref().is_none_or(FuturesUnordered::is_empty) {
@@ -1097,8 +1104,8 @@ async fn proxy<'s>(
         log.origin_ttfb = Some(ttfb);
         return Ok((resp, &site.origins[index]));
     }
-    if fwd.fault.get() != Fault::None {
-        return Err(body_fault_reject(fwd.fault.get()));
+    if fwd.body_fault() != Fault::None {
+        return Err(body_fault_reject(fwd.body_fault()));
     }
     log.error = Some(last_error.clone());
     let status = if any_timeout {
