@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""User-space instructions per pass-through request: the Regionless node vs nginx, counted by
+valgrind's callgrind.
+
+Wall-clock CPU time on a shared 2-core machine swings by up to ~30 % between runs; an
+instruction count does not (repeat runs agree within ~1 %), so this is the figure to compare
+two builds by, and it shows where the node's user-space time goes next to nginx's. It does not
+count kernel time (sends, receives, wake-ups), which bench/proxy_vs_nginx.py measures.
+
+Each proxy runs under callgrind with instrumentation off while it starts and warms up; then
+`callgrind_control -i on` switches it on for a `wrk` run of --duration seconds, the profile
+is dumped, and the program total is divided by the requests wrk completed. nginx runs as one
+process (`master_process off`, one worker) with the same proxy settings as in
+bench/proxy_vs_nginx.py; the node with its default runtime. The origin is a separate nginx
+serving a 100-byte file, outside valgrind.
+
+Usage: bench/instructions.py [--duration 10] [--connections 8] [--keep DIR] [--json out.json]
+Needs: valgrind, nginx, wrk (`apt-get install valgrind nginx-light wrk`), a release build
+(`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
+--keep DIR keeps the callgrind profiles there (read them with `callgrind_annotate`).
+"""
+import argparse, glob, json, os, re, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proxy_vs_nginx as pvn  # noqa: E402
+
+ORIGIN_PORT, NGINX_PORT, NODE_PORT = 18181, 18182, 18183
+
+
+def nginx_conf(work, name, body, processes="worker_processes 1;"):
+    path = os.path.join(work, f"{name}.conf")
+    with open(path, "w") as f:
+        f.write(f"""
+{processes}
+pid {work}/{name}.pid;
+error_log {work}/{name}.err warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {work}/{name}-body;
+  proxy_temp_path {work}/{name}-proxy;
+  fastcgi_temp_path {work}/{name}-fcgi;
+  uwsgi_temp_path {work}/{name}-uwsgi;
+  scgi_temp_path {work}/{name}-scgi;
+  {body}
+}}
+""")
+    return path
+
+
+def count(name, cmd, port, work, args):
+    """Runs `cmd` under callgrind and returns (instructions, requests)."""
+    out = os.path.join(work, f"{name}.callgrind")
+    for old in glob.glob(out + "*"):
+        os.remove(old)
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p"] + cmd,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pvn.wait_port(port)
+        pvn.run_wrk(port, "/small", 3, args.connections)  # warm up, uninstrumented
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        reqs, _, _, _ = pvn.run_wrk(port, "/small", args.duration, args.connections)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # The dump written on request (not the one at exit, which holds nothing): the largest.
+    dumps = sorted(glob.glob(out + ".*"), key=os.path.getsize)
+    if not dumps:
+        sys.exit(f"error: callgrind wrote no profile for {name}")
+    total = None
+    with open(dumps[-1]) as f:
+        for line in f:
+            m = re.match(r"(?:summary|totals):\s+(\d+)", line)
+            if m:
+                total = int(m.group(1))
+    if total is None:
+        sys.exit(f"error: no instruction total in {dumps[-1]}")
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        shutil.copy(dumps[-1], os.path.join(args.keep, f"callgrind.out.{name}"))
+    return total, reqs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--keep", help="keep the callgrind profiles in this directory")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    for cmd, pkg in (("valgrind", "valgrind"), ("callgrind_control", "valgrind"), ("nginx", "nginx-light"), ("wrk", "wrk")):
+        pvn.need(cmd, pkg)
+    if not os.path.exists(pvn.BIN):
+        sys.exit("error: no release build: run `cargo build --release -p regionless` first")
+
+    work = tempfile.mkdtemp(prefix="regionless-instr-")
+    os.chmod(work, 0o755)
+    www = os.path.join(work, "www")
+    os.makedirs(www, mode=0o755)
+    with open(os.path.join(www, "small"), "wb") as f:
+        f.write(b"x" * 100)
+    origin_conf = nginx_conf(work, "origin", f"""
+  server {{ listen 127.0.0.1:{ORIGIN_PORT}; root {www}; default_type application/octet-stream; }}""")
+    proxy_conf = nginx_conf(work, "proxy", f"""
+  upstream origin {{ server 127.0.0.1:{ORIGIN_PORT}; keepalive 256; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{NGINX_PORT};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }}
+  }}""", processes="worker_processes 1; master_process off;")
+    node_conf = os.path.join(work, "regionless.toml")
+    with open(node_conf, "w") as f:
+        f.write(f"""
+[node]
+region = "eu-central"
+listen = ["127.0.0.1:{NODE_PORT}"]
+admin_listen = "off"
+access_log = "off"
+
+[cache]
+enabled = false
+
+[[sites]]
+name = "bench"
+hosts = ["bench.test"]
+
+[[sites.origins]]
+name = "origin"
+url = "http://127.0.0.1:{ORIGIN_PORT}"
+region = "eu-central"
+""")
+    origin = subprocess.Popen(["nginx", "-c", origin_conf], stderr=subprocess.DEVNULL)
+    try:
+        pvn.wait_port(ORIGIN_PORT)
+        results = {}
+        for name, cmd, port in (
+            ("regionless", [pvn.BIN, "serve", "--config", node_conf, "--log", "warn"], NODE_PORT),
+            ("nginx", ["nginx", "-c", proxy_conf], NGINX_PORT),
+        ):
+            total, reqs = count(name, cmd, port, work, args)
+            results[name] = {"instructions": total, "requests": reqs, "per_request": total / reqs}
+            print(f"{name:10} {reqs:8d} requests  {total / reqs:9.0f} instructions/request", flush=True)
+            time.sleep(1)
+        ratio = results["regionless"]["per_request"] / results["nginx"]["per_request"]
+        print()
+        print("| proxy | instructions per 100 B pass-through request (user space) |")
+        print("|---|---:|")
+        for name, r in results.items():
+            print(f"| {name} | {r['per_request']:.0f} |")
+        print(f"\nregionless / nginx: {ratio:.2f}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"results": results, "ratio": ratio}, f, indent=1)
+    finally:
+        origin.terminate()
+        origin.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
