@@ -117,8 +117,8 @@ impl RequestLog {
                 push_tenths(&mut timing, self.head_sent);
             }
         }
-        // A boxed slice becomes `Bytes` as is; a `Vec` with spare capacity would take a
-        // second allocation.
+        // A boxed slice becomes `Bytes` as is (the shrink stays within the allocator's size
+        // class, in place); a `Vec` with spare capacity would take a second allocation.
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing.into_boxed_slice())) {
             h.append(names::SERVER_TIMING, v);
         }

@@ -135,10 +135,12 @@ pub fn parse_response_head(
                         length = Some(n);
                     }
                 }
-                FieldKind::Other if connection.names_others && connection_lists(fields, h.name) => {
-                    continue
-                }
                 _ => {}
+            }
+            // A field the origin's `Connection` names is connection-level too (a length
+            // named there still framed the body above).
+            if connection.names_others && connection_lists(fields, h.name) {
+                continue;
             }
             let name = names
                 .name(position, h.name.as_bytes())
@@ -154,11 +156,15 @@ pub fn parse_response_head(
     let framing = if no_body {
         Framing::Empty
     } else if connection.transfer_encoding {
-        if connection.chunked_last {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
+        // Only `chunked` is decoded here; a body with any other transfer coding would reach
+        // the client still coded but without the field that says so. nginx refuses these
+        // too.
+        if !connection.only_chunked() {
+            return Err(ExchangeError::InvalidResponse(
+                "unsupported Transfer-Encoding",
+            ));
         }
+        Framing::Chunked
     } else {
         match length {
             Some(0) => Framing::Empty,
@@ -166,7 +172,12 @@ pub fn parse_response_head(
             None => Framing::UntilClose,
         }
     };
+    // RFC 9112 §6.1: Transfer-Encoding beside Content-Length, or in an HTTP/1.0 message, is
+    // faulty framing; the connection is closed after this message.
+    let faulty =
+        connection.transfer_encoding && (version == Version::HTTP_10 || connection.content_length);
     let keep_alive = !connection.close
+        && !faulty
         && (version == Version::HTTP_11 || connection.keep_alive)
         && framing != Framing::UntilClose;
     Ok(Some((
@@ -217,8 +228,12 @@ struct ConnectionFields {
     /// `Connection` names some other field, which must then not be passed on.
     names_others: bool,
     transfer_encoding: bool,
-    /// The last transfer coding is `chunked` (else the body runs until the origin closes).
+    /// Transfer codings listed, over every `Transfer-Encoding` field.
+    codings: usize,
+    /// The last transfer coding listed is `chunked`.
     chunked_last: bool,
+    /// A `Content-Length` field is present.
+    content_length: bool,
 }
 
 impl ConnectionFields {
@@ -240,14 +255,22 @@ impl ConnectionFields {
                 }
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 found.transfer_encoding = true;
-                found.chunked_last = h
-                    .value
-                    .rsplit(|&b| b == b',')
-                    .next()
-                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                for coding in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    if !coding.is_empty() {
+                        found.codings += 1;
+                        found.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                    }
+                }
+            } else if h.name.eq_ignore_ascii_case("content-length") {
+                found.content_length = true;
             }
         }
         found
+    }
+
+    /// The body is `chunked` and nothing else.
+    fn only_chunked(&self) -> bool {
+        self.codings == 1 && self.chunked_last
     }
 }
 
@@ -330,13 +353,14 @@ mod tests {
         let h = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
         assert_eq!(h.framing, Framing::Length(5));
         assert!(h.keep_alive);
-        let h = head(
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n",
-        );
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\ncontent-length: 5\r\n\r\n");
         assert_eq!(h.framing, Framing::Chunked);
         assert!(!h.headers.contains_key(header::CONTENT_LENGTH));
-        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n");
-        assert_eq!(h.framing, Framing::UntilClose);
+        // Both framings at once is faulty: answered, then the connection is not reused.
+        assert!(!h.keep_alive);
+        let h =
+            head("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked);
         assert!(!h.keep_alive);
         let h = head("HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!(h.framing, Framing::UntilClose);
@@ -362,6 +386,13 @@ mod tests {
         assert_eq!(names, ["x-kept", "te", "content-length"]);
         assert_eq!(h.framing, Framing::Length(2));
         assert!(h.keep_alive);
+        // Named in `Connection`: not passed on, though the length still frames the body.
+        let h = head(
+            "HTTP/1.1 200 OK\r\nConnection: Content-Length, te\r\ncontent-length: 3\r\n\
+             te: trailers\r\n\r\n",
+        );
+        assert!(h.headers.is_empty());
+        assert_eq!(h.framing, Framing::Length(3));
         let h = head("HTTP/1.1 200 OK\r\nte: gzip\r\ntransfer-encoding: chunked\r\n\r\n");
         assert!(h.headers.is_empty());
         assert_eq!(h.framing, Framing::Chunked);
@@ -398,6 +429,10 @@ mod tests {
             "HTTP/1.1 2000 OK\r\n\r\n",
             "HTTX/1.1 200 OK\r\n\r\n",
             "HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+            // Only `chunked` is decoded: other codings would reach the client unannounced.
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n",
         ] {
             assert!(parse(bad, Method::GET).is_err(), "{bad:?}");
         }
