@@ -27,29 +27,6 @@ import proxy_vs_nginx as pvn  # noqa: E402
 ORIGIN_PORT, NGINX_PORT, NODE_PORT = 18181, 18182, 18183
 
 
-def nginx_conf(work, name, body, processes="worker_processes 1;"):
-    path = os.path.join(work, f"{name}.conf")
-    with open(path, "w") as f:
-        f.write(f"""
-{processes}
-pid {work}/{name}.pid;
-error_log {work}/{name}.err warn;
-daemon off;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path {work}/{name}-body;
-  proxy_temp_path {work}/{name}-proxy;
-  fastcgi_temp_path {work}/{name}-fcgi;
-  uwsgi_temp_path {work}/{name}-uwsgi;
-  scgi_temp_path {work}/{name}-scgi;
-  {body}
-}}
-""")
-    return path
-
-
 def count(name, cmd, port, work, args):
     """Runs `cmd` under callgrind and returns (instructions, requests)."""
     out = os.path.join(work, f"{name}.callgrind")
@@ -107,42 +84,10 @@ def main():
     os.makedirs(www, mode=0o755)
     with open(os.path.join(www, "small"), "wb") as f:
         f.write(b"x" * 100)
-    origin_conf = nginx_conf(work, "origin", f"""
-  server {{ listen 127.0.0.1:{ORIGIN_PORT}; root {www}; default_type application/octet-stream; }}""")
-    proxy_conf = nginx_conf(work, "proxy", f"""
-  upstream origin {{ server 127.0.0.1:{ORIGIN_PORT}; keepalive 256; keepalive_requests 1000000; }}
-  server {{
-    listen 127.0.0.1:{NGINX_PORT};
-    location / {{
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_buffering on;
-    }}
-  }}""", processes="worker_processes 1; master_process off;")
-    node_conf = os.path.join(work, "regionless.toml")
-    with open(node_conf, "w") as f:
-        f.write(f"""
-[node]
-region = "eu-central"
-listen = ["127.0.0.1:{NODE_PORT}"]
-admin_listen = "off"
-access_log = "off"
-
-[cache]
-enabled = false
-
-[[sites]]
-name = "bench"
-hosts = ["bench.test"]
-
-[[sites.origins]]
-name = "origin"
-url = "http://127.0.0.1:{ORIGIN_PORT}"
-region = "eu-central"
-""")
+    origin_conf = pvn.nginx_conf(work, "origin", pvn.origin_server(ORIGIN_PORT, www))
+    proxy_conf = pvn.nginx_conf(work, "proxy", pvn.proxy_server(NGINX_PORT, ORIGIN_PORT),
+                                processes="worker_processes 1; master_process off;")
+    node_conf = pvn.node_config(work, NODE_PORT, '"off"', ORIGIN_PORT)
     origin = subprocess.Popen(["nginx", "-c", origin_conf], stderr=subprocess.DEVNULL)
     try:
         pvn.wait_port(ORIGIN_PORT)

@@ -68,6 +68,81 @@ def run_wrk(port, path, duration, connections):
     return reqs, rps, lat["50"], lat["99"]
 
 
+def nginx_conf(work, name, body, processes="worker_processes 2;"):
+    """Writes an nginx config for `body` (inside `http {}`) with every path under `work`."""
+    path = os.path.join(work, f"{name}.conf")
+    with open(path, "w") as f:
+        f.write(f"""
+{processes}
+pid {work}/{name}.pid;
+error_log {work}/{name}.err warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {work}/{name}-body;
+  proxy_temp_path {work}/{name}-proxy;
+  fastcgi_temp_path {work}/{name}-fcgi;
+  uwsgi_temp_path {work}/{name}-uwsgi;
+  scgi_temp_path {work}/{name}-scgi;
+  {body}
+}}
+""")
+    return path
+
+
+def origin_server(port, www):
+    """The origin: static files from `www`."""
+    return f"""
+  server {{ listen 127.0.0.1:{port}; root {www}; default_type application/octet-stream; }}"""
+
+
+def proxy_server(port, origin_port):
+    """The peer: nginx as a pass-through reverse proxy with upstream keep-alive."""
+    return f"""
+  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 256; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }}
+  }}"""
+
+
+def node_config(work, port, admin, origin_port):
+    """The node's config: one site, one origin, pass-through. `admin` is a TOML value."""
+    path = os.path.join(work, "regionless.toml")
+    with open(path, "w") as f:
+        f.write(f"""
+[node]
+region = "eu-central"
+listen = ["127.0.0.1:{port}"]
+admin_listen = {admin}
+access_log = "off"
+
+# Pass-through, like the nginx peer (no proxy_cache): the origin's files carry Last-Modified,
+# which the edge cache would otherwise cache heuristically.
+[cache]
+enabled = false
+
+[[sites]]
+name = "bench"
+hosts = ["bench.test"]
+
+[[sites.origins]]
+name = "origin"
+url = "http://127.0.0.1:{origin_port}"
+region = "eu-central"
+""")
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -89,67 +164,10 @@ def main():
     with open(os.path.join(www, "64k"), "wb") as f:
         f.write(os.urandom(64 * 1024))
 
-    def nginx_conf(name, body):
-        path = os.path.join(work, f"{name}.conf")
-        with open(path, "w") as f:
-            f.write(f"""
-worker_processes 2;
-pid {work}/{name}.pid;
-error_log {work}/{name}.err warn;
-daemon off;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path {work}/{name}-body;
-  proxy_temp_path {work}/{name}-proxy;
-  fastcgi_temp_path {work}/{name}-fcgi;
-  uwsgi_temp_path {work}/{name}-uwsgi;
-  scgi_temp_path {work}/{name}-scgi;
-  {body}
-}}
-""")
-        return path
-
-    origin_conf = nginx_conf("origin", f"""
-  server {{ listen 127.0.0.1:{ORIGIN_PORT}; root {www}; default_type application/octet-stream; }}""")
+    origin_conf = nginx_conf(work, "origin", origin_server(ORIGIN_PORT, www))
     # The peer: nginx as a pass-through reverse proxy with upstream keep-alive.
-    proxy_conf = nginx_conf("proxy", f"""
-  upstream origin {{ server 127.0.0.1:{ORIGIN_PORT}; keepalive 256; keepalive_requests 1000000; }}
-  server {{
-    listen 127.0.0.1:{NGINX_PORT};
-    location / {{
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_buffering on;
-    }}
-  }}""")
-    node_conf = os.path.join(work, "regionless.toml")
-    with open(node_conf, "w") as f:
-        f.write(f"""
-[node]
-region = "eu-central"
-listen = ["127.0.0.1:{NODE_PORT}"]
-admin_listen = "127.0.0.1:{ADMIN_PORT}"
-access_log = "off"
-
-# Pass-through, like the nginx peer (no proxy_cache): the origin's files carry Last-Modified,
-# which the edge cache would otherwise cache heuristically.
-[cache]
-enabled = false
-
-[[sites]]
-name = "bench"
-hosts = ["bench.test"]
-
-[[sites.origins]]
-name = "origin"
-url = "http://127.0.0.1:{ORIGIN_PORT}"
-region = "eu-central"
-""")
+    proxy_conf = nginx_conf(work, "proxy", proxy_server(NGINX_PORT, ORIGIN_PORT))
+    node_conf = node_config(work, NODE_PORT, f'"127.0.0.1:{ADMIN_PORT}"', ORIGIN_PORT)
 
     procs = []
     try:
