@@ -893,6 +893,11 @@ enum SendError {
     Pooled(#[from] hyper_util::client::legacy::Error),
     #[error(transparent)]
     Direct(#[from] crate::origin_h1::ExchangeError),
+    /// hyper's client decodes only `chunked`: a body with another transfer coding would
+    /// reach the client still coded, without the field that says so (`origin_h1` refuses
+    /// these heads the same way).
+    #[error("invalid response from origin: unsupported Transfer-Encoding")]
+    UnsupportedCoding,
 }
 
 impl SendError {
@@ -900,6 +905,7 @@ impl SendError {
         match self {
             SendError::Pooled(e) => e.is_connect(),
             SendError::Direct(e) => e.is_connect(),
+            SendError::UnsupportedCoding => false,
         }
     }
 }
@@ -915,7 +921,28 @@ async fn send(
         Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
             Ok(direct.send(req).await?.map(OriginBody::Direct))
         }
-        _ => Ok(origin.client.request(req).await?.map(OriginBody::Pooled)),
+        _ => {
+            let response = origin.client.request(req).await?;
+            if !only_chunked(response.headers()) {
+                return Err(SendError::UnsupportedCoding);
+            }
+            Ok(response.map(OriginBody::Pooled))
+        }
+    }
+}
+
+/// No `Transfer-Encoding`, or exactly one coding over all its fields, `chunked`.
+fn only_chunked(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(only), None) => only.eq_ignore_ascii_case(b"chunked"),
+        (Some(_), Some(_)) => false,
     }
 }
 

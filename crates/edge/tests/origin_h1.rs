@@ -316,6 +316,12 @@ async fn malformed_responses_are_502_and_never_passed_on() {
             "unasked 101",
             b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n".to_vec(),
         ),
+        (
+            // Only `chunked` is decoded: the gzip coding would reach the client unannounced.
+            "a transfer coding besides chunked",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
     ];
     for (what, bytes) in cases {
         let origin = RawOrigin::start(move |_, _, _| Action::Reply(bytes.clone())).await;
@@ -328,6 +334,27 @@ async fn malformed_responses_are_502_and_never_passed_on() {
             r.text()
         );
     }
+    // The same coding through hyper's client (a POST body is streamed to the origin).
+    let origin = RawOrigin::start(|_, _, _| {
+        Action::Reply(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        )
+    })
+    .await;
+    let node = node_for(&origin).await;
+    let r = send(node.http_addrs()[0], "POST", "shop.test", "/p", &[], "a").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text());
+    assert!(
+        r.text().contains("unsupported Transfer-Encoding"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        origin.requests().len(),
+        1,
+        "the POST reached the origin once"
+    );
 }
 
 #[tokio::test]
