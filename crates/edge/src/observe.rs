@@ -24,8 +24,8 @@ use crate::state::{ConnInfo, NodeState};
 
 /// Facts gathered along the request path, reported once the response ends.
 pub struct RequestLog {
-    state: Arc<NodeState>,
-    rt: Arc<Runtime>,
+    /// The access log was on when the request started: only then are path and origin kept.
+    detailed: bool,
     pub started: Instant,
     /// Empty until the request path sets it (then it is the value sent on and returned).
     pub request_id: HeaderValue,
@@ -47,23 +47,22 @@ pub struct RequestLog {
 impl RequestLog {
     /// Starts the record for `req`.
     pub fn new(
-        state: &Arc<NodeState>,
-        rt: &Arc<Runtime>,
+        state: &NodeState,
         conn: &ConnInfo,
         req: &Request<ClientBody>,
         started: Instant,
     ) -> Self {
         let path = req.uri().path();
+        let detailed = state.access_log.enabled();
         RequestLog {
-            state: state.clone(),
-            rt: rt.clone(),
+            detailed,
             started,
             request_id: HeaderValue::from_static(""),
             client_ip: Some(conn.peer.ip()),
             country: None,
             site: None,
             method: req.method().clone(),
-            path: if state.access_log.enabled() {
+            path: if detailed {
                 path.chars().take(512).collect()
             } else {
                 String::new()
@@ -80,16 +79,19 @@ impl RequestLog {
 
     /// Records the origin that answered (kept only when the access log is on).
     pub fn set_origin(&mut self, name: &str) {
-        if self.state.access_log.enabled() {
+        if self.detailed {
             self.origin = Some(name.to_string());
         }
     }
 
     /// Adds `x-served-by`, `x-request-id` and `server-timing`, and wraps the body so the
-    /// access-log line and metrics are emitted when it ends.
+    /// access-log line and metrics are emitted when it ends. Takes the request's own
+    /// references to the node and its runtime: cloning these shared `Arc`s per request costs
+    /// cache-line traffic between the worker threads.
     pub fn finish(
         mut self,
-        rt: &Runtime,
+        state: Arc<NodeState>,
+        rt: Arc<Runtime>,
         response: Response<ResponseBody>,
     ) -> Response<ObservedBody> {
         let (mut parts, body) = response.into_parts();
@@ -127,18 +129,33 @@ impl RequestLog {
             ObservedBody {
                 inner: body,
                 bytes: 0,
-                log: Some(Box::new(self)),
+                log: Some(Box::new(Finished {
+                    state,
+                    rt,
+                    log: self,
+                })),
             },
         )
     }
+}
 
+/// A finished request's record with what reporting it needs: the node, and the runtime
+/// (sites, metrics) the request ran on.
+struct Finished {
+    state: Arc<NodeState>,
+    rt: Arc<Runtime>,
+    log: RequestLog,
+}
+
+impl Finished {
     fn emit(&self, bytes: u64) {
-        let site = self.site.and_then(|i| self.rt.sites.get(i));
+        let log = &self.log;
+        let site = log.site.and_then(|i| self.rt.sites.get(i));
         let site_name = site.map_or("-", |s| s.cfg.name.as_str());
         match site {
             Some(s) => {
-                s.metrics.requests(self.status.as_u16()).inc();
-                s.metrics.duration.observe(self.head_sent.as_secs_f64());
+                s.metrics.requests(log.status.as_u16()).inc();
+                s.metrics.duration.observe(log.head_sent.as_secs_f64());
                 s.metrics.bytes.inc_by(bytes);
             }
             None => {
@@ -149,7 +166,7 @@ impl RequestLog {
                     .get_or_create(&RequestLabels {
                         site: site_name.to_string(),
                         edge_region: self.rt.config.node.region.clone(),
-                        status: self.status.as_u16(),
+                        status: log.status.as_u16(),
                     })
                     .inc();
                 let labels = SiteLabels {
@@ -157,38 +174,38 @@ impl RequestLog {
                 };
                 m.request_duration
                     .get_or_create(&labels)
-                    .observe(self.head_sent.as_secs_f64());
+                    .observe(log.head_sent.as_secs_f64());
                 m.response_bytes.get_or_create(&labels).inc_by(bytes);
             }
         }
-        let log = &self.state.access_log;
-        if !log.enabled() {
+        let access = &self.state.access_log;
+        if !access.enabled() {
             return;
         }
         let record = AccessRecord {
             ts: httpdate::fmt_http_date(std::time::SystemTime::now()),
-            request_id: self.request_id.to_str().unwrap_or("-"),
-            client_ip: self.client_ip.map(|i| i.to_string()).unwrap_or_default(),
-            client_country: self.country.as_ref().map(|c| c.as_str()),
+            request_id: log.request_id.to_str().unwrap_or("-"),
+            client_ip: log.client_ip.map(|i| i.to_string()).unwrap_or_default(),
+            client_country: log.country.as_ref().map(|c| c.as_str()),
             edge_region: &self.rt.config.node.region,
             site: site_name,
-            method: self.method.as_str(),
-            path: &self.path,
-            protocol: match self.version {
+            method: log.method.as_str(),
+            path: &log.path,
+            protocol: match log.version {
                 Version::HTTP_2 => "HTTP/2",
                 Version::HTTP_10 => "HTTP/1.0",
                 _ => "HTTP/1.1",
             },
-            status: self.status.as_u16(),
-            origin: self.origin.as_deref(),
-            attempts: self.attempts,
+            status: log.status.as_u16(),
+            origin: log.origin.as_deref(),
+            attempts: log.attempts,
             bytes_sent: bytes,
-            ttfb_ms: ms(self.head_sent),
-            duration_ms: ms(self.started.elapsed()),
-            origin_ms: self.origin_ttfb.map(ms),
-            error: self.error.as_deref(),
+            ttfb_ms: ms(log.head_sent),
+            duration_ms: ms(log.started.elapsed()),
+            origin_ms: log.origin_ttfb.map(ms),
+            error: log.error.as_deref(),
         };
-        if !log.log(&record) {
+        if !access.log(&record) {
             self.state.metrics.access_log_dropped.inc();
         }
     }
@@ -235,7 +252,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: ResponseBody,
         bytes: u64,
-        log: Option<Box<RequestLog>>,
+        log: Option<Box<Finished>>,
     }
 
     impl PinnedDrop for ObservedBody {

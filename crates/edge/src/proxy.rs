@@ -80,12 +80,12 @@ pub async fn handle(
         Some(verdicts) if req.version() < Version::HTTP_2 => verdicts.claim(),
         _ => Verdict::Clean,
     };
-    let mut log = RequestLog::new(&state, &rt, &conn, &req, started);
+    let mut log = RequestLog::new(&state, &conn, &req, started);
     let response = match run_phases(&state, &rt, &conn, req, verdict, &mut log).await {
         Ok(r) => r,
         Err(reject) => reject_response(&mut log, reject),
     };
-    let mut response = log.finish(&rt, response);
+    let mut response = log.finish(state, rt, response);
     // The smuggling guard no longer follows this connection (a protocol switch that did not
     // happen, or framing it could not follow): end it rather than serve unchecked requests.
     if matches!(verdict, Verdict::LastTracked | Verdict::Unknown)
@@ -354,7 +354,7 @@ impl Refresh {
                 site,
             };
             let forward = crate::cache_path::Forward::refresh(plan, ticket, req.headers().clone());
-            let mut log = RequestLog::new(&self.state, &self.rt, &self.conn, &req, Instant::now());
+            let mut log = RequestLog::new(&self.state, &self.conn, &req, Instant::now());
             let order = steer(site, pool, self.place.country);
             let Ok(mut forwarded) = ForwardedRequest::prepare(
                 &self.rt,
