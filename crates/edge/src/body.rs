@@ -142,42 +142,41 @@ impl BodyFault {
 #[error("{0}")]
 pub struct ClientBodyError(&'static str);
 
-pin_project_lite::pin_project! {
-    /// An inactivity timer for a body: `touch` on every piece of data, `poll_expired` only
-    /// when the body is about to report Pending. A body that is ready whenever it is polled
-    /// (most small ones) never touches tokio's timer wheel, which is measurable per request.
-    pub struct IdleTimer {
-        idle: Duration,
-        deadline: Instant,
-        #[pin]
-        sleep: Sleep,
-    }
+/// An inactivity timer for a body: `touch` on every piece of data, `poll_expired` only when
+/// the body is about to report Pending. A body that is ready whenever it is polled (most
+/// small ones) never creates a tokio timer: creating one clones the runtime's shared handle
+/// and registering it takes the timer wheel's lock, both measurable per request.
+pub struct IdleTimer {
+    idle: Duration,
+    deadline: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl IdleTimer {
     /// A timer that expires `idle` after the last `touch` (or after creation).
     pub fn new(idle: Duration) -> Self {
-        let deadline = Instant::now() + idle;
         IdleTimer {
             idle,
-            deadline,
-            sleep: tokio::time::sleep_until(deadline),
+            deadline: Instant::now() + idle,
+            sleep: None,
         }
     }
 
     /// Records activity now.
-    pub fn touch(self: Pin<&mut Self>) {
-        let this = self.project();
-        *this.deadline = Instant::now() + *this.idle;
+    pub fn touch(&mut self) {
+        self.deadline = Instant::now() + self.idle;
     }
 
     /// Ready once `idle` has passed since the last activity; arms the timer if needed.
-    pub fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
-        if this.sleep.deadline() != *this.deadline {
-            this.sleep.as_mut().reset(*this.deadline);
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
         }
-        std::future::Future::poll(this.sleep, cx)
+        std::future::Future::poll(sleep.as_mut(), cx)
     }
 }
 
@@ -188,7 +187,6 @@ pin_project_lite::pin_project! {
         inner: ClientBody,
         limit: u64,
         seen: u64,
-        #[pin]
         idle: IdleTimer,
         fault: Arc<BodyFault>,
     }

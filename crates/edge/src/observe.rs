@@ -298,7 +298,6 @@ pin_project_lite::pin_project! {
     pub struct IdleTimeoutBody {
         #[pin]
         inner: OriginBody,
-        #[pin]
         idle: IdleTimer,
     }
 }
