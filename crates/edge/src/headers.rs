@@ -52,12 +52,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     // Headers named in `Connection`, beyond the usual `keep-alive`/`close`: checked before
     // collecting, since nearly every message names only those.
-    let names_others = |t: &str| {
-        !t.eq_ignore_ascii_case("close")
-            && !HOP_BY_HOP
-                .iter()
-                .any(|h| h.as_str().eq_ignore_ascii_case(t))
-    };
+    let names_others = |t: &str| !t.eq_ignore_ascii_case("close") && !is_hop_by_hop(t);
     if found[0] && connection_tokens(headers).any(names_others) {
         let named: Vec<HeaderName> = connection_tokens(headers)
             .filter(|t| names_others(t))
@@ -79,6 +74,28 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             }
         }
     }
+}
+
+/// Whether `name` (in any case) is one of the hop-by-hop fields no forwarded message keeps.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.as_str().eq_ignore_ascii_case(name))
+}
+
+/// Whether `Transfer-Encoding` values list exactly one coding, `chunked`: the only one the
+/// node decodes. Any other would reach the client still coded, without the field that says
+/// so. False when there are no values.
+pub fn only_chunked<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let mut codings = values
+        .into_iter()
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    matches!(
+        (codings.next(), codings.next()),
+        (Some(only), None) if only.eq_ignore_ascii_case(b"chunked")
+    )
 }
 
 /// Removes every header named in `names` (`None` entries, e.g. optional names from config,
@@ -284,6 +301,19 @@ impl Default for RecentNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_single_chunked_coding_is_decodable() {
+        let te = |values: &[&'static str]| only_chunked(values.iter().map(|v| v.as_bytes()));
+        assert!(te(&["chunked"]));
+        assert!(te(&[" Chunked ", ""]));
+        assert!(!te(&[]));
+        assert!(!te(&["gzip, chunked"]));
+        assert!(!te(&["chunked", "chunked"]));
+        assert!(!te(&["identity"]));
+        assert!(is_hop_by_hop("Keep-Alive") && is_hop_by_hop("transfer-encoding"));
+        assert!(!is_hop_by_hop("te") && !is_hop_by_hop("content-length"));
+    }
 
     #[test]
     fn recent_names_return_what_parsing_returns() {

@@ -24,7 +24,8 @@ use crate::body::{
 use crate::cache_path::Decision;
 use crate::headers::names;
 use crate::headers::{
-    append_list, append_value, is_idempotent, remove_all, strip_hop_by_hop, wants_upgrade,
+    append_list, append_value, is_idempotent, only_chunked, remove_all, strip_hop_by_hop,
+    wants_upgrade,
 };
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
@@ -923,26 +924,14 @@ async fn send(
         }
         _ => {
             let response = origin.client.request(req).await?;
-            if !only_chunked(response.headers()) {
+            let codings = response.headers().get_all(header::TRANSFER_ENCODING);
+            if codings.iter().next().is_some()
+                && !only_chunked(codings.iter().map(HeaderValue::as_bytes))
+            {
                 return Err(SendError::UnsupportedCoding);
             }
             Ok(response.map(OriginBody::Pooled))
         }
-    }
-}
-
-/// No `Transfer-Encoding`, or exactly one coding over all its fields, `chunked`.
-fn only_chunked(headers: &HeaderMap) -> bool {
-    let mut codings = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|c| !c.is_empty());
-    match (codings.next(), codings.next()) {
-        (None, _) => true,
-        (Some(only), None) => only.eq_ignore_ascii_case(b"chunked"),
-        (Some(_), Some(_)) => false,
     }
 }
 

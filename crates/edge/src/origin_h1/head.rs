@@ -9,7 +9,8 @@ use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::ExchangeError;
 use crate::headers::{
-    has_token, parse_decimal, push_decimal, push_header_line, status_has_no_body, RecentNames,
+    has_token, is_hop_by_hop, only_chunked, parse_decimal, push_decimal, push_header_line,
+    status_has_no_body, RecentNames,
 };
 
 thread_local! {
@@ -159,7 +160,7 @@ pub fn parse_response_head(
         // Only `chunked` is decoded here; a body with any other transfer coding would reach
         // the client still coded but without the field that says so. nginx refuses these
         // too.
-        if !connection.only_chunked() {
+        if !connection.only_chunked {
             return Err(ExchangeError::InvalidResponse(
                 "unsupported Transfer-Encoding",
             ));
@@ -203,18 +204,14 @@ enum FieldKind {
 }
 
 fn field_kind(name: &str) -> FieldKind {
-    // By length first: most names are told apart by one comparison.
-    let is = |known: &str| name.eq_ignore_ascii_case(known);
-    match name.len() {
-        2 if is("te") => FieldKind::Te,
-        7 if is("upgrade") => FieldKind::HopByHop,
-        10 if is("connection") || is("keep-alive") => FieldKind::HopByHop,
-        14 if is("content-length") => FieldKind::ContentLength,
-        16 if is("proxy-connection") => FieldKind::HopByHop,
-        17 if is("transfer-encoding") => FieldKind::HopByHop,
-        18 if is("proxy-authenticate") => FieldKind::HopByHop,
-        19 if is("proxy-authorization") => FieldKind::HopByHop,
-        _ => FieldKind::Other,
+    if name.eq_ignore_ascii_case("te") {
+        FieldKind::Te
+    } else if name.eq_ignore_ascii_case("content-length") {
+        FieldKind::ContentLength
+    } else if is_hop_by_hop(name) {
+        FieldKind::HopByHop
+    } else {
+        FieldKind::Other
     }
 }
 
@@ -228,10 +225,8 @@ struct ConnectionFields {
     /// `Connection` names some other field, which must then not be passed on.
     names_others: bool,
     transfer_encoding: bool,
-    /// Transfer codings listed, over every `Transfer-Encoding` field.
-    codings: usize,
-    /// The last transfer coding listed is `chunked`.
-    chunked_last: bool,
+    /// The transfer codings are `chunked` and nothing else.
+    only_chunked: bool,
     /// A `Content-Length` field is present.
     content_length: bool,
 }
@@ -255,22 +250,19 @@ impl ConnectionFields {
                 }
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 found.transfer_encoding = true;
-                for coding in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                    if !coding.is_empty() {
-                        found.codings += 1;
-                        found.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
-                    }
-                }
             } else if h.name.eq_ignore_ascii_case("content-length") {
                 found.content_length = true;
             }
         }
+        if found.transfer_encoding {
+            found.only_chunked = only_chunked(
+                fields
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+                    .map(|h| h.value),
+            );
+        }
         found
-    }
-
-    /// The body is `chunked` and nothing else.
-    fn only_chunked(&self) -> bool {
-        self.codings == 1 && self.chunked_last
     }
 }
 
