@@ -47,9 +47,10 @@ enum Command {
         /// Log filter, e.g. "info" or "regionless_edge=debug" (RUST_LOG works too).
         #[arg(long, default_value = "info")]
         log: String,
-        /// Worker threads serving connections (default: one per CPU core).
-        #[arg(long, env = "REGIONLESS_WORKERS")]
-        workers: Option<usize>,
+        /// Serving threads, each accepting and serving connections on its own (overrides
+        /// node.workers; default: one per CPU core).
+        #[arg(long, env = "REGIONLESS_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: Option<u16>,
     },
     /// Validate a config: prints every problem with the path of the bad field and exits 1,
     /// or prints a one-line summary and exits 0.
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
             config,
             log,
             workers,
-        } => serve::run(&config, &log, workers),
+        } => serve::run(&config, &log, workers.map(usize::from)),
         Command::CheckConfig { config, json } => check_config::run(&config, json),
         Command::Demo(args) => demo::run(args),
         Command::Probe(args) => probe::run(args),

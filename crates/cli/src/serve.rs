@@ -15,7 +15,7 @@ pub fn run(path: &Path, log: &str, workers: Option<usize>) -> ExitCode {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
-    let config = match Config::load(path) {
+    let mut config = match Config::load(path) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{}: {} problem(s):", path.display(), errors.0.len());
@@ -25,11 +25,17 @@ pub fn run(path: &Path, log: &str, workers: Option<usize>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = workers {
-        builder.worker_threads(n.max(1));
+    if workers.is_some() {
+        config.node.workers = workers;
     }
-    let runtime = match builder.enable_all().build() {
+    // Connections are served on the node's own serving threads (one per core by default);
+    // this runtime runs the rest: signals, the admin API, health checks, reloads, cache
+    // events. One thread is plenty for that.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

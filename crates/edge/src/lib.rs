@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod retry_budget;
 pub mod runtime;
 pub mod server;
+pub mod serving;
 pub mod smuggling;
 pub mod state;
 pub mod tls;

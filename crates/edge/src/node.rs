@@ -10,6 +10,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use hyper_util::server::graceful::GracefulShutdown;
 use regionless_geo::GeoIp;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,8 @@ use crate::config::Config;
 use crate::metrics::{OriginLabels, ResultLabels};
 use crate::retry_budget::RetryBudget;
 use crate::runtime::Runtime;
-use crate::server::{accept_loop, connection_builder};
+use crate::server::connection_builder;
+use crate::serving::{Listener, ServingThreads, Shared};
 use crate::state::NodeState;
 use crate::tls::SniResolver;
 use crate::upstream::UpstreamClients;
@@ -42,6 +44,8 @@ pub enum StartError {
     GeoIp(#[from] regionless_geo::GeoError),
     #[error("access log: {0}")]
     AccessLog(std::io::Error),
+    #[error("cannot start the serving threads: {0}")]
+    Serving(std::io::Error),
     #[error("cache store {0}")]
     CacheStore(String),
 }
@@ -164,7 +168,9 @@ pub struct Node {
     stop_accepting: CancellationToken,
     stop_background: CancellationToken,
     graceful: Arc<GracefulShutdown>,
-    accept_tasks: Vec<JoinHandle<()>>,
+    /// One per serving thread, completed when its accept loops have ended.
+    accepting: Vec<oneshot::Receiver<()>>,
+    serving: ServingThreads,
 }
 
 impl Node {
@@ -176,7 +182,11 @@ impl Node {
         let sni = Arc::new(SniResolver::default());
         sni.update(&config)?;
         let geoip = open_geoip(&config, None)?;
-        let clients = UpstreamClients::default();
+        let workers = config
+            .node
+            .workers
+            .unwrap_or_else(crate::serving::default_count);
+        let clients = UpstreamClients::new(workers);
         let health_registry = Default::default();
         let mut metrics = crate::metrics::Metrics::default();
         let (cache, cache_store) = open_cache(&config, &mut metrics).await?;
@@ -204,52 +214,44 @@ impl Node {
             sni: sni.clone(),
         });
 
-        let builder = Arc::new(connection_builder(&config.limits));
         let graceful = Arc::new(GracefulShutdown::new());
         let stop_accepting = CancellationToken::new();
         let stop_background = CancellationToken::new();
-        let mut accept_tasks = Vec::new();
+        let mut listeners = Vec::new();
         let mut http_addrs = Vec::new();
         let mut https_addrs = Vec::new();
         for addr in &config.node.listen {
-            let l = bind(*addr).await?;
-            http_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
-                addr: *addr,
-                source,
-            })?);
-            accept_tasks.push(tokio::spawn(accept_loop(
-                l,
-                None,
-                state.clone(),
-                builder.clone(),
-                graceful.clone(),
-                stop_accepting.clone(),
-                config.limits.clone(),
-            )));
+            let (sockets, local) = bind_each(*addr, workers)?;
+            http_addrs.push(local);
+            listeners.push(Listener { sockets, tls: None });
         }
         if !config.node.tls_listen.is_empty() {
             let acceptor = TlsAcceptor::from(crate::tls::server_config(sni.clone())?);
             for addr in &config.node.tls_listen {
-                let l = bind(*addr).await?;
-                https_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?);
-                accept_tasks.push(tokio::spawn(accept_loop(
-                    l,
-                    Some(acceptor.clone()),
-                    state.clone(),
-                    builder.clone(),
-                    graceful.clone(),
-                    stop_accepting.clone(),
-                    config.limits.clone(),
-                )));
+                let (sockets, local) = bind_each(*addr, workers)?;
+                https_addrs.push(local);
+                listeners.push(Listener {
+                    sockets,
+                    tls: Some(acceptor.clone()),
+                });
             }
         }
+        let (serving, accepting) = ServingThreads::start(
+            workers,
+            listeners,
+            &Shared {
+                state: state.clone(),
+                builder: Arc::new(connection_builder(&config.limits)),
+                graceful: graceful.clone(),
+                stop_accepting: stop_accepting.clone(),
+                limits: config.limits.clone(),
+            },
+        )
+        .map_err(StartError::Serving)?;
         let admin_addr = match config.node.admin_listen {
             None => None,
             Some(addr) => {
-                let l = bind(addr).await?;
+                let l = bind(addr, false)?;
                 let local = l
                     .local_addr()
                     .map_err(|source| StartError::Bind { addr, source })?;
@@ -272,7 +274,8 @@ impl Node {
             stop_accepting,
             stop_background,
             graceful,
-            accept_tasks,
+            accepting,
+            serving,
         })
     }
 
@@ -302,8 +305,8 @@ impl Node {
         let state = &self.control.state;
         state.shutting_down.store(true, Ordering::Relaxed);
         self.stop_accepting.cancel();
-        for t in self.accept_tasks {
-            let _ = t.await;
+        for done in self.accepting {
+            let _ = done.await;
         }
         let grace = state.runtime().config.node.shutdown_grace;
         let finished = match Arc::try_unwrap(self.graceful) {
@@ -326,6 +329,7 @@ impl Node {
         {
             t.abort();
         }
+        self.serving.stop().await;
         if let Some(store) = &state.cache_store {
             if let Err(e) = store.close().await {
                 tracing::warn!(error = %e, "closing the cache store failed");
@@ -405,19 +409,58 @@ async fn open_cache(
     Ok((Some(cache), store))
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+/// Binds `addr` once per serving thread (`count` sockets sharing it with `SO_REUSEPORT`; a
+/// port 0 is resolved first) and returns the sockets, non-blocking for the threads to
+/// register with their own runtimes, and the address they got.
+fn bind_each(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<(Vec<std::net::TcpListener>, SocketAddr), StartError> {
+    // `SO_REUSEPORT` would let these sockets join a port another node of the same user
+    // already listens on, splitting its traffic; a plain bind first fails on any listener.
+    let local = probe(addr)?;
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        sockets.push(bind(local, true)?);
+    }
+    sockets
+        .into_iter()
+        .map(|l| {
+            l.into_std()
+                .map_err(|source| StartError::Bind { addr, source })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|sockets| (sockets, local))
+}
+
+/// Binds (without listening) a socket to `addr` and returns the address it got: an error
+/// when something already listens there.
+fn probe(addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    let err = |source| StartError::Bind { addr, source };
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     }
-    .map_err(|source| StartError::Bind { addr, source })?;
+    .map_err(err)?;
     let _ = socket.set_reuseaddr(true);
-    socket
-        .bind(addr)
-        .map_err(|source| StartError::Bind { addr, source })?;
-    socket
-        .listen(4096)
-        .map_err(|source| StartError::Bind { addr, source })
+    socket.bind(addr).map_err(err)?;
+    socket.local_addr().map_err(err)
+}
+
+/// Binds one listening socket to `addr`, registered with the caller's runtime.
+fn bind(addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, StartError> {
+    let err = |source| StartError::Bind { addr, source };
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(err)?;
+    let _ = socket.set_reuseaddr(true);
+    if reuse_port {
+        socket.set_reuseport(true).map_err(err)?;
+    }
+    socket.bind(addr).map_err(err)?;
+    socket.listen(4096).map_err(err)
 }
 
 /// Reloads PEM files and the GeoIP database when they change on disk.

@@ -44,15 +44,23 @@ pub enum UpstreamError {
 
 /// A cache of clients, so origins with equal settings share one connection pool and a
 /// config reload keeps warm connections.
-#[derive(Default)]
 pub struct UpstreamClients {
     clients: Mutex<HashMap<ClientKey, OriginClient>>,
     /// Idle-connection pools of plain HTTP/1.1 origins (see [`crate::origin_h1`]), by
     /// authority, kept across reloads like the clients.
     direct_pools: Mutex<HashMap<http::uri::Authority, Arc<ConnPool>>>,
+    /// Shards per direct pool: one per serving thread, plus one for every other thread.
+    pool_shards: usize,
 }
 
-/// Idle connections kept per origin, and for how long (the same as the pooled client's).
+impl Default for UpstreamClients {
+    /// Clients whose direct pools have one shard (callers without serving threads).
+    fn default() -> Self {
+        UpstreamClients::new(0)
+    }
+}
+
+/// Idle connections kept per origin and serving thread, and for how long (the same as the pooled client's).
 const MAX_IDLE_PER_ORIGIN: usize = 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often idle connections of plain-HTTP origins are checked for expiry and for the
@@ -60,6 +68,15 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
 impl UpstreamClients {
+    /// Clients for a node with `serving_threads` serving threads.
+    pub fn new(serving_threads: usize) -> Self {
+        UpstreamClients {
+            clients: Mutex::default(),
+            direct_pools: Mutex::default(),
+            pool_shards: serving_threads + 1,
+        }
+    }
+
     /// The client for `key`, built on first use.
     pub fn get(&self, key: &ClientKey) -> Result<OriginClient, UpstreamError> {
         let mut map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,7 +106,11 @@ impl UpstreamClients {
             .unwrap_or_else(|p| p.into_inner())
             .entry(authority.clone())
             .or_insert_with(|| {
-                let pool = Arc::new(ConnPool::new(MAX_IDLE_PER_ORIGIN, IDLE_TIMEOUT));
+                let pool = Arc::new(ConnPool::new(
+                    self.pool_shards,
+                    MAX_IDLE_PER_ORIGIN,
+                    IDLE_TIMEOUT,
+                ));
                 ConnPool::spawn_reaper(&pool, REAP_EVERY);
                 pool
             })

@@ -11,6 +11,7 @@ region = "atlantis"
 listen = ["nope"]
 admin_token = "short"
 shutdown_grace = "5"
+workers = 0
 
 [limits]
 max_body_bytes = "12 bananas"
@@ -69,6 +70,7 @@ fn every_problem_is_reported_with_its_field_path() {
         "node.listen[0]: `nope` is not an address:port (e.g. \"0.0.0.0:8080\")".into(),
         "node.admin_token: too short: use at least 16 characters".into(),
         "node.shutdown_grace: `5` has no unit (use ms, s, m, h or d, e.g. \"2.5s\")".into(),
+        "node.workers: must be between 1 and 1024 (leave it out for one per CPU core)".into(),
         "limits.max_body_bytes: `bananas` is not a size unit (use KiB, MiB, GiB, KB, ...)".into(),
         "limits.max_header_bytes: must be at least 8KiB".into(),
         "sites[0].hosts[1]: `bad host!` is not a hostname (e.g. \"shop.example.com\" or \"*.example.com\")".into(),

@@ -126,10 +126,13 @@ fn ok(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A node with one serving thread: these tests count origin connections, and every serving
+/// thread keeps its own idle ones (a client connection landing on another thread would take
+/// a second origin connection).
 async fn node_for(origin: &RawOrigin) -> regionless_edge::Node {
     start_node(&node_toml(
         "eu-central",
-        "",
+        "workers = 1",
         &shop_site(
             "[sites.cache]\nenabled = false\n[sites.retries]\nattempts = 1\n",
             &[("raw", &origin.url, "eu-central")],

@@ -34,6 +34,10 @@ pub struct NodeSettings {
     pub admin_token: Option<String>,
     pub access_log: AccessLogTarget,
     pub shutdown_grace: Duration,
+    /// Serving threads, each with its own single-threaded tokio runtime (see
+    /// [`crate::serving`]); None means one per CPU core. Read at start only: a reload keeps
+    /// the running count.
+    pub workers: Option<usize>,
     /// Keep an `X-Request-Id` that arrives from a trusted proxy instead of generating one.
     pub trust_request_id: bool,
 }

@@ -32,6 +32,7 @@ pub struct RawNode {
     pub admin_token_env: Option<String>,
     pub access_log: Option<String>,
     pub shutdown_grace: Option<String>,
+    pub workers: Option<usize>,
     pub trust_request_id: Option<bool>,
 }
 

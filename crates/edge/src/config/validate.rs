@@ -15,6 +15,10 @@ use super::raw::*;
 use super::units::{parse_duration, parse_size};
 use super::{ConfigError, ConfigErrors};
 
+/// The most serving threads a node starts (far beyond any core count it is meant for; a typo
+/// like `workers = 10000` should not start ten thousand runtimes).
+const MAX_WORKERS: usize = 1024;
+
 /// Accumulates problems while building the typed config.
 pub(super) struct Problems(Vec<ConfigError>);
 
@@ -219,6 +223,18 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
             n.shutdown_grace.as_ref(),
             Duration::from_secs(30),
         ),
+        workers: match n.workers {
+            Some(w) if !(1..=MAX_WORKERS).contains(&w) => {
+                p.add(
+                    "node.workers",
+                    format!(
+                        "must be between 1 and {MAX_WORKERS} (leave it out for one per CPU core)"
+                    ),
+                );
+                None
+            }
+            w => w,
+        },
         trust_request_id: n.trust_request_id.unwrap_or(true),
     };
 

@@ -1,4 +1,6 @@
-//! Idle keep-alive connections to one origin, shared by every worker of the node.
+//! Idle keep-alive connections to one origin, kept per serving thread: a connection goes
+//! back to the shard of the thread that used it and is taken from there again, so its socket
+//! stays registered with the reactor of the thread that drives it (see [`crate::serving`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -45,48 +47,55 @@ impl Idle {
     }
 }
 
-/// Idle connections, most recently used last (it is taken first: its socket is warmest and
-/// least likely to have been closed by the origin's own idle timeout).
+/// Idle connections, per shard most recently used last (it is taken first: its socket is
+/// warmest and least likely to have been closed by the origin's own idle timeout).
 pub struct ConnPool {
-    idle: Mutex<VecDeque<Idle>>,
+    /// Indexed by [`crate::serving::current`] modulo their number.
+    shards: Box<[Mutex<VecDeque<Idle>>]>,
     max_idle: usize,
     idle_timeout: Duration,
 }
 
 impl ConnPool {
-    /// A pool keeping at most `max_idle` connections for at most `idle_timeout` each.
-    pub fn new(max_idle: usize, idle_timeout: Duration) -> Self {
+    /// A pool of `shards` shards (at least one), each keeping at most `max_idle` connections
+    /// for at most `idle_timeout` each.
+    pub fn new(shards: usize, max_idle: usize, idle_timeout: Duration) -> Self {
         ConnPool {
-            idle: Mutex::new(VecDeque::new()),
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
             max_idle,
             idle_timeout,
         }
     }
 
-    /// An idle connection that still looks usable, if there is one. Closed and expired
-    /// ones met on the way are dropped.
+    /// The calling thread's shard.
+    fn shard(&self) -> &Mutex<VecDeque<Idle>> {
+        &self.shards[crate::serving::current() % self.shards.len()]
+    }
+
+    /// An idle connection of the calling thread's shard that still looks usable, if there is
+    /// one. Closed and expired ones met on the way are dropped.
     pub fn take(&self) -> Option<Conn> {
         let now = Instant::now();
+        let shard = self.shard();
         loop {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop_back()?;
+            let idle = shard.lock().unwrap_or_else(|p| p.into_inner()).pop_back()?;
             if idle.usable(now, self.idle_timeout) {
                 return Some(idle.conn);
             }
         }
     }
 
-    /// Returns a connection whose last response was read to its end. A full pool closes it;
+    /// Returns a connection whose last response was read to its end to the calling thread's
+    /// shard. A full shard closes it;
     /// expired connections are the reaper's to close (and `take` skips them).
     pub fn put(&self, conn: Conn) {
         let idle = Idle {
             conn,
             since: Instant::now(),
         };
-        let mut pool = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pool = self.shard().lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < self.max_idle {
             pool.push_back(idle);
         } else {
@@ -100,15 +109,18 @@ impl ConnPool {
     /// so a pool whose traffic stopped does not hold sockets (in CLOSE_WAIT) forever.
     pub fn reap(&self) {
         let now = Instant::now();
-        let gone: VecDeque<Idle> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let (keep, gone) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|i| i.usable(now, self.idle_timeout));
-            *idle = keep;
-            gone
-        };
-        drop(gone);
+        for shard in &self.shards {
+            let gone: VecDeque<Idle> = {
+                let mut idle = shard.lock().unwrap_or_else(|p| p.into_inner());
+                let (keep, gone) = std::mem::take(&mut *idle)
+                    .into_iter()
+                    .partition(|i| i.usable(now, self.idle_timeout));
+                *idle = keep;
+                gone
+            };
+            // The sockets close outside the lock.
+            drop(gone);
+        }
     }
 
     /// Starts a task that reaps `pool` every `every` until the pool is dropped. Without a
@@ -133,8 +145,11 @@ impl ConnPool {
         });
     }
 
-    /// Idle connections now held.
+    /// Idle connections now held, in all shards.
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
     }
 }

@@ -37,7 +37,7 @@ fn q(s: &str) -> String {
 }
 
 /// The config of the edge node in `region`. Listeners on free loopback ports (plain HTTP,
-/// and HTTPS with the site's certificate when `tls` is given), access log off (the demo
+/// and HTTPS with the site's certificate when `tls` is given), one serving thread, access log off (the demo
 /// would drown in it), loopback trusted for `CF-IPCountry`, every world region declared under
 /// `[[regions]]` (so custom worlds work and coordinates match the world's). Origins are
 /// reached over plain HTTP: that leg stays inside the provider's network.
@@ -63,6 +63,8 @@ admin_listen = "127.0.0.1:0"
 admin_token = {token}
 access_log = "off"
 shutdown_grace = "2s"
+# Every region's node runs in this one process: one serving thread each is plenty.
+workers = 1
 
 [client_location]
 trusted_proxies = ["127.0.0.1/32"]
