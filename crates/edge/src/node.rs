@@ -20,8 +20,8 @@ use crate::config::Config;
 use crate::metrics::{OriginLabels, ResultLabels};
 use crate::retry_budget::RetryBudget;
 use crate::runtime::Runtime;
-use crate::server::connection_builder;
-use crate::serving::{Listener, ServingThreads, Shared};
+use crate::server::{connection_builder, ConnContext};
+use crate::serving::{Listener, ServingThreads};
 use crate::state::NodeState;
 use crate::tls::SniResolver;
 use crate::upstream::UpstreamClients;
@@ -239,11 +239,11 @@ impl Node {
         let (serving, accepting) = ServingThreads::start(
             workers,
             listeners,
-            &Shared {
+            &ConnContext {
                 state: state.clone(),
                 builder: Arc::new(connection_builder(&config.limits)),
                 graceful: graceful.clone(),
-                stop_accepting: stop_accepting.clone(),
+                stop: stop_accepting.clone(),
                 limits: config.limits.clone(),
             },
         )
@@ -437,25 +437,27 @@ fn bind_each(
 /// when something already listens there.
 fn probe(addr: SocketAddr) -> Result<SocketAddr, StartError> {
     let err = |source| StartError::Bind { addr, source };
+    let socket = socket_for(addr)?;
+    socket.bind(addr).map_err(err)?;
+    socket.local_addr().map_err(err)
+}
+
+/// A TCP socket of `addr`'s family with `SO_REUSEADDR` (a restarted node binds its port
+/// again while old connections linger in TIME_WAIT).
+fn socket_for(addr: SocketAddr) -> Result<tokio::net::TcpSocket, StartError> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     }
-    .map_err(err)?;
+    .map_err(|source| StartError::Bind { addr, source })?;
     let _ = socket.set_reuseaddr(true);
-    socket.bind(addr).map_err(err)?;
-    socket.local_addr().map_err(err)
+    Ok(socket)
 }
 
 /// Binds one listening socket to `addr`, registered with the caller's runtime.
 fn bind(addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, StartError> {
     let err = |source| StartError::Bind { addr, source };
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-    }
-    .map_err(err)?;
-    let _ = socket.set_reuseaddr(true);
+    let socket = socket_for(addr)?;
     if reuse_port {
         socket.set_reuseport(true).map_err(err)?;
     }

@@ -238,7 +238,13 @@ async fn run_phases(
     }
     let mut response = respond(rt, site, origin, response, log);
     if let (Some((method, uri)), Some(cache)) = (unsafe_target, &state.cache) {
-        invalidate_after_unsafe(cache, site, &method, &uri, &host, conn.tls, &response);
+        // Both tiers before the response leaves: a client that sends a GET after its POST
+        // must not be served the old entry from tier 2 (nor tier 1 refilled from it),
+        // whichever node or thread takes that GET.
+        let keys = invalidated_keys(site, &method, &uri, &host, conn.tls, &response);
+        for key in keys {
+            cache.invalidate(&key).await;
+        }
     }
     Ok(match cache_forward {
         Some(forward) => forward.complete(response),
@@ -279,17 +285,16 @@ fn bypass_reason(
     }
 }
 
-/// RFC 9111 §4.4: a successful unsafe request invalidates the stored responses of its target
+/// RFC 9111 §4.4: the cache keys a successful unsafe request invalidates: those of its target
 /// URI and of same-origin `Location`/`Content-Location`.
-fn invalidate_after_unsafe(
-    cache: &Arc<regionless_cache::tiers::EdgeCache>,
+fn invalidated_keys(
     site: &SiteRuntime,
     method: &Method,
     uri: &Uri,
     host: &str,
     tls: bool,
     response: &Response<ResponseBody>,
-) {
+) -> Vec<String> {
     let scheme = if tls { "https" } else { "http" };
     let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let uris = regionless_cache::invalidation::invalidated_uris(
@@ -300,11 +305,7 @@ fn invalidate_after_unsafe(
         target,
         response.headers(),
     );
-    if uris.is_empty() {
-        return;
-    }
-    let keys: Vec<String> = uris
-        .iter()
+    uris.iter()
         .map(|pq| {
             let path = pq.split('?').next().unwrap_or(pq);
             let rules = site
@@ -317,11 +318,7 @@ fn invalidate_after_unsafe(
                 .as_str()
                 .to_string()
         })
-        .collect();
-    // Tier 1 is cleared before the response leaves; tier 2 follows in the background.
-    for key in keys {
-        cache.invalidate_soon(key);
-    }
+        .collect()
 }
 
 /// A stale-while-revalidate refresh, run after the client got its stale answer and not

@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -56,79 +56,82 @@ pub fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Accepts connections until `stop` fires; every connection is watched by `graceful` so
-/// shutdown can wait for in-flight requests.
-pub async fn accept_loop(
-    listener: TcpListener,
+/// What serving a connection needs; every accept loop of a serving thread holds one.
+#[derive(Clone)]
+pub struct ConnContext {
+    pub state: Arc<NodeState>,
+    pub builder: Arc<auto::Builder<TokioExecutor>>,
+    /// Watches every connection, so shutdown can wait for in-flight requests.
+    pub graceful: Arc<GracefulShutdown>,
+    /// Fires when the node stops accepting (connections then drain).
+    pub stop: CancellationToken,
+    pub limits: Limits,
+}
+
+/// Serves an accepted connection on a task of the current runtime until it ends, holding
+/// `guard` (what counts the connection) as long.
+pub fn spawn_connection<G: Send + 'static>(
+    stream: TcpStream,
+    peer: SocketAddr,
     tls: Option<TlsAcceptor>,
-    state: Arc<NodeState>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    graceful: Arc<GracefulShutdown>,
-    stop: CancellationToken,
-    limits: Limits,
+    ctx: &ConnContext,
+    guard: G,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and similar: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        let handshake_timeout = limits.header_read_timeout;
-        let close = state.close_connections.clone();
-        let stop = stop.clone();
-        let h1 = client_h1::Settings {
-            max_head_bytes: max_head_bytes(&limits),
-            max_headers: limits.max_headers,
-            header_read_timeout: limits.header_read_timeout,
-        };
-        let connection = async move {
-            match tls {
-                None => serve_h1(stream, peer, false, state, &builder, watcher, h1, &stop).await,
-                Some(acceptor) => {
-                    let Ok(Ok(tls_stream)) =
-                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                        let tls_stream = FirstByteDeadline::new(tls_stream, handshake_timeout);
-                        serve(
-                            TokioIo::new(tls_stream),
-                            peer,
-                            true,
-                            None,
-                            state,
-                            &builder,
-                            watcher,
-                        )
-                        .await
-                    } else {
-                        serve_h1(tls_stream, peer, true, state, &builder, watcher, h1, &stop).await
-                    }
+    let ConnContext {
+        state,
+        builder,
+        graceful,
+        stop,
+        limits,
+    } = ctx;
+    let limits = limits.clone();
+    let _ = stream.set_nodelay(true);
+    let state = state.clone();
+    let builder = builder.clone();
+    let watcher = graceful.watcher();
+    let handshake_timeout = limits.header_read_timeout;
+    let close = state.close_connections.clone();
+    let stop = stop.clone();
+    let h1 = client_h1::Settings {
+        max_head_bytes: max_head_bytes(&limits),
+        max_headers: limits.max_headers,
+        header_read_timeout: limits.header_read_timeout,
+    };
+    let connection = async move {
+        match tls {
+            None => serve_h1(stream, peer, false, state, &builder, watcher, h1, &stop).await,
+            Some(acceptor) => {
+                let Ok(Ok(tls_stream)) =
+                    tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                else {
+                    return;
+                };
+                if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let tls_stream = FirstByteDeadline::new(tls_stream, handshake_timeout);
+                    serve(
+                        TokioIo::new(tls_stream),
+                        peer,
+                        true,
+                        None,
+                        state,
+                        &builder,
+                        watcher,
+                    )
+                    .await
+                } else {
+                    serve_h1(tls_stream, peer, true, state, &builder, watcher, h1, &stop).await
                 }
             }
-        };
-        tokio::spawn(async move {
-            // Dropping the connection future closes the socket.
-            tokio::select! {
-                () = connection => {}
-                () = close.cancelled() => {}
-            }
-        });
-    }
+        }
+    };
+    tokio::spawn(async move {
+        let _guard = guard;
+        // Dropping the connection future closes the socket.
+        tokio::select! {
+            () = connection => {}
+            () = close.cancelled() => {}
+        }
+    });
 }
 
 /// An HTTP/1.1 connection (plain, or TLS without h2): the node's own loop first, then hyper

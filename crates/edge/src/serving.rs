@@ -16,23 +16,25 @@
 //!
 //! Balance: every thread has its own listening socket per address (`SO_REUSEPORT`, as nginx's
 //! `listen … reuseport`), and the kernel spreads new connections over them by a hash of the
-//! addresses. One shared socket was tried first: whichever thread woke first took a whole
-//! burst of new connections (all 32 of a benchmark's, in one run) and the other idled.
+//! addresses; the thread that accepts a connection then hands it to the thread serving the
+//! fewest connections when that is not itself (as HAProxy and Envoy's exact balance do), so
+//! keep-alive connections end up evenly spread. Without that, 32 benchmark connections split
+//! 40/60. One shared socket was tried
+//! first: whichever thread woke first took a whole burst of new connections.
 
 use std::cell::Cell;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Limits;
-use crate::server::accept_loop;
-use crate::state::NodeState;
+use crate::server::{spawn_connection, ConnContext};
 
 thread_local! {
     /// 1 + the index of the serving thread this is; 0 on any other thread.
@@ -57,14 +59,54 @@ pub struct Listener {
     pub tls: Option<TlsAcceptor>,
 }
 
-/// What every connection needs, shared by all threads.
-pub struct Shared {
-    pub state: Arc<NodeState>,
-    pub builder: Arc<auto::Builder<TokioExecutor>>,
-    pub graceful: Arc<GracefulShutdown>,
-    /// Cancelled when the node stops accepting.
-    pub stop_accepting: CancellationToken,
-    pub limits: Limits,
+/// A connection accepted by one thread for another to serve.
+struct Handoff {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    counted: Counted,
+}
+
+/// Open connections per serving thread, and each thread's inbox for handed-over ones.
+struct Balance {
+    open: Arc<[AtomicUsize]>,
+    inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
+}
+
+impl Balance {
+    /// The thread that should serve a connection `me` just accepted — `me` unless another
+    /// serves fewer connections — with the connection counted there.
+    fn place(&self, me: usize) -> (usize, Counted) {
+        let mine = self.open[me].load(Ordering::Relaxed);
+        let (mut target, mut least) = (me, mine);
+        for (i, open) in self.open.iter().enumerate() {
+            let n = open.load(Ordering::Relaxed);
+            if n < least {
+                (target, least) = (i, n);
+            }
+        }
+        (target, self.count(target))
+    }
+
+    fn count(&self, thread: usize) -> Counted {
+        self.open[thread].fetch_add(1, Ordering::Relaxed);
+        Counted {
+            open: self.open.clone(),
+            thread,
+        }
+    }
+}
+
+/// One open connection in its thread's count, until dropped.
+struct Counted {
+    open: Arc<[AtomicUsize]>,
+    thread: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open[self.thread].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The running serving threads. Dropping this stops them: their runtimes end, and with them
@@ -77,11 +119,11 @@ pub struct ServingThreads {
 impl ServingThreads {
     /// Starts one thread per socket of each listener (every listener has as many), thread `i`
     /// accepting from socket `i` of each. The receivers returned complete once every thread's
-    /// accept loops have ended (after `shared.stop_accepting` fires), one per thread.
+    /// accept loops have ended (after `ctx.stop` fires), one per thread.
     pub fn start(
         count: usize,
         listeners: Vec<Listener>,
-        shared: &Shared,
+        ctx: &ConnContext,
     ) -> io::Result<(ServingThreads, Vec<oneshot::Receiver<()>>)> {
         let stop = CancellationToken::new();
         let mut accepting = Vec::new();
@@ -102,19 +144,25 @@ impl ServingThreads {
                 mine.push((socket, listener.tls.clone()));
             }
         }
+        let (inboxes, mut receivers): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+        let balance = Arc::new(Balance {
+            open: (0..count).map(|_| AtomicUsize::new(0)).collect(),
+            inboxes,
+        });
         for (index, listeners) in per_thread.into_iter().enumerate() {
+            let inbox = receivers.remove(0);
             // Everything fallible happens here, so a failure is reported by `start`.
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let (done, accepted_all) = oneshot::channel();
             let work = Work {
+                index,
                 listeners,
-                state: shared.state.clone(),
-                builder: shared.builder.clone(),
-                graceful: shared.graceful.clone(),
-                stop_accepting: shared.stop_accepting.clone(),
-                limits: shared.limits.clone(),
+                inbox,
+                balance: balance.clone(),
+                ctx: ctx.clone(),
                 stop: stop.clone(),
                 done,
             };
@@ -150,14 +198,13 @@ impl Drop for ServingThreads {
     }
 }
 
-/// One thread's share: its sockets of the listeners and what it needs to serve them.
+/// One thread's share: its sockets of the listeners, its inbox, and what it needs to serve.
 struct Work {
+    index: usize,
     listeners: Vec<(std::net::TcpListener, Option<TlsAcceptor>)>,
-    state: Arc<NodeState>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    graceful: Arc<GracefulShutdown>,
-    stop_accepting: CancellationToken,
-    limits: Limits,
+    inbox: mpsc::UnboundedReceiver<Handoff>,
+    balance: Arc<Balance>,
+    ctx: ConnContext,
     stop: CancellationToken,
     done: oneshot::Sender<()>,
 }
@@ -165,12 +212,11 @@ struct Work {
 impl Work {
     async fn run(self) {
         let Work {
+            index,
             listeners,
-            state,
-            builder,
-            graceful,
-            stop_accepting,
-            limits,
+            inbox,
+            balance,
+            ctx,
             stop,
             done,
         } = self;
@@ -178,7 +224,7 @@ impl Work {
         for (socket, tls) in listeners {
             // Registers the socket with this thread's reactor (it is non-blocking: the node
             // bound it through tokio).
-            let listener = match tokio::net::TcpListener::from_std(socket) {
+            let listener = match TcpListener::from_std(socket) {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(error = %e, "serving thread cannot use a listener");
@@ -186,23 +232,139 @@ impl Work {
                 }
             };
             loops.push(tokio::spawn(accept_loop(
+                index,
                 listener,
                 tls,
-                state.clone(),
-                builder.clone(),
-                graceful.clone(),
-                stop_accepting.clone(),
-                limits.clone(),
+                balance.clone(),
+                ctx.clone(),
             )));
         }
-        // `Node::shutdown` takes the graceful-shutdown handle back once the accept loops are
-        // done: only they (and the connections' watchers) may hold it then.
-        drop(graceful);
+        loops.push(tokio::spawn(adopt_loop(inbox, ctx)));
+        drop(balance);
+        // `Node::shutdown` takes the graceful-shutdown handle back once these loops are done:
+        // only connections' watchers may hold it then.
         for l in loops {
             let _ = l.await;
         }
         let _ = done.send(());
         // Connections accepted here keep running on this runtime until the node stops.
         stop.cancelled().await;
+    }
+}
+
+/// Accepts connections on `listener` until the node stops accepting, serving each here or
+/// handing it to the thread `balance` places it on.
+async fn accept_loop(
+    me: usize,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    balance: Arc<Balance>,
+    ctx: ConnContext,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let (target, counted) = balance.place(me);
+        if target == me {
+            spawn_connection(stream, peer, tls.clone(), &ctx, counted);
+            continue;
+        }
+        // Taken off this thread's reactor, to be registered with the target's.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let handoff = Handoff {
+            stream,
+            peer,
+            tls: tls.clone(),
+            counted,
+        };
+        if let Err(mpsc::error::SendError(back)) = balance.inboxes[target].send(handoff) {
+            // The target has stopped adopting (the node is stopping): serve it here.
+            drop(back.counted);
+            if let Ok(stream) = tokio::net::TcpStream::from_std(back.stream) {
+                spawn_connection(stream, peer, back.tls, &ctx, balance.count(me));
+            }
+        }
+    }
+}
+
+/// Serves the connections other threads hand to this one, until the node stops accepting;
+/// those already handed over by then are still served.
+async fn adopt_loop(mut inbox: mpsc::UnboundedReceiver<Handoff>, ctx: ConnContext) {
+    loop {
+        let handoff = tokio::select! {
+            _ = ctx.stop.cancelled() => break,
+            h = inbox.recv() => h,
+        };
+        match handoff {
+            Some(h) => adopt(h, &ctx),
+            None => return,
+        }
+    }
+    inbox.close();
+    while let Ok(h) = inbox.try_recv() {
+        adopt(h, &ctx);
+    }
+}
+
+fn adopt(h: Handoff, ctx: &ConnContext) {
+    match tokio::net::TcpStream::from_std(h.stream) {
+        Ok(stream) => spawn_connection(stream, h.peer, h.tls, ctx, h.counted),
+        Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn balance(open: &[usize]) -> Balance {
+        Balance {
+            open: open.iter().map(|&n| AtomicUsize::new(n)).collect(),
+            inboxes: Vec::new(),
+        }
+    }
+
+    fn counts(b: &Balance) -> Vec<usize> {
+        b.open.iter().map(|n| n.load(Ordering::Relaxed)).collect()
+    }
+
+    #[test]
+    fn a_connection_goes_to_the_thread_serving_fewest_and_is_counted_there() {
+        let b = balance(&[3, 1, 2]);
+        let (target, counted) = b.place(0);
+        assert_eq!(target, 1);
+        assert_eq!(counts(&b), [3, 2, 2]);
+        drop(counted);
+        assert_eq!(counts(&b), [3, 1, 2]);
+    }
+
+    #[test]
+    fn the_accepting_thread_keeps_a_connection_on_a_tie() {
+        let b = balance(&[2, 2, 5]);
+        let (target, _counted) = b.place(1);
+        assert_eq!(target, 1);
+        assert_eq!(counts(&b), [2, 3, 5]);
+    }
+
+    #[test]
+    fn a_burst_accepted_by_one_thread_ends_up_even() {
+        let b = balance(&[0, 0]);
+        let held: Vec<_> = (0..32).map(|_| b.place(0).1).collect();
+        assert_eq!(counts(&b), [16, 16]);
+        drop(held);
+        assert_eq!(counts(&b), [0, 0]);
     }
 }

@@ -330,16 +330,6 @@ impl EdgeCache {
         }
     }
 
-    /// [`Self::invalidate`] for the request path: tier 1 now (the next request on this node
-    /// must not see the entry), tier 2 in the background.
-    pub fn invalidate_soon(self: &Arc<Self>, key: String) {
-        self.memory.remove(&key);
-        if self.regional.is_some() {
-            let this = self.clone();
-            tokio::spawn(async move { this.invalidate(&key).await });
-        }
-    }
-
     /// Records that the origin's last response for `key` could not be stored.
     pub fn mark_uncacheable(&self, key: &str) {
         self.uncacheable.insert(key.to_string(), ());
