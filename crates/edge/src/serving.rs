@@ -152,10 +152,6 @@ impl ServingThreads {
         });
         for (index, listeners) in per_thread.into_iter().enumerate() {
             let inbox = receivers.remove(0);
-            // Everything fallible happens here, so a failure is reported by `start`.
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             let (done, accepted_all) = oneshot::channel();
             let work = Work {
                 index,
@@ -166,13 +162,31 @@ impl ServingThreads {
                 stop: stop.clone(),
                 done,
             };
+            // The runtime is built on its thread (a runtime must not be dropped on an async
+            // caller's thread, as a failed spawn would), which reports back whether it could.
+            let (built, ready) = std::sync::mpsc::sync_channel(1);
             let thread = std::thread::Builder::new()
                 .name(format!("regionless-serve-{index}"))
                 .spawn(move || {
                     SERVING_THREAD.set(index + 1);
-                    runtime.block_on(work.run());
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    match runtime {
+                        Ok(runtime) => {
+                            let _ = built.send(Ok(()));
+                            runtime.block_on(work.run());
+                        }
+                        Err(e) => {
+                            let _ = built.send(Err(e));
+                        }
+                    }
                 })?;
             started.threads.push(thread);
+            // A brief wait while the node starts: building a runtime takes microseconds.
+            ready
+                .recv()
+                .map_err(|_| io::Error::other("a serving thread ended while starting"))??;
             accepting.push(accepted_all);
         }
         Ok((started, accepting))
