@@ -84,7 +84,6 @@ pub fn spawn_connection<G: Send + 'static>(
         stop,
         limits,
     } = ctx;
-    let limits = limits.clone();
     let _ = stream.set_nodelay(true);
     let state = state.clone();
     let builder = builder.clone();
@@ -93,7 +92,7 @@ pub fn spawn_connection<G: Send + 'static>(
     let close = state.close_connections.clone();
     let stop = stop.clone();
     let h1 = client_h1::Settings {
-        max_head_bytes: max_head_bytes(&limits),
+        max_head_bytes: max_head_bytes(limits),
         max_headers: limits.max_headers,
         header_read_timeout: limits.header_read_timeout,
     };

@@ -255,14 +255,22 @@ impl Work {
         }
         loops.push(tokio::spawn(adopt_loop(inbox, ctx)));
         drop(balance);
-        // `Node::shutdown` takes the graceful-shutdown handle back once these loops are done:
-        // only connections' watchers may hold it then.
-        for l in loops {
-            let _ = l.await;
+        let serve = async move {
+            // `Node::shutdown` takes the graceful-shutdown handle back once these loops are
+            // done: only connections' watchers may hold it then.
+            for l in loops {
+                let _ = l.await;
+            }
+            let _ = done.send(());
+            // Connections accepted here keep running on this runtime until the node stops.
+            std::future::pending::<()>().await;
+        };
+        // Stopping ends `block_on` whatever the loops are doing (a node dropped without
+        // `shutdown` never stops accepting): the runtime then drops every task and socket.
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = serve => {}
         }
-        let _ = done.send(());
-        // Connections accepted here keep running on this runtime until the node stops.
-        stop.cancelled().await;
     }
 }
 

@@ -68,3 +68,31 @@ async fn an_address_in_use_is_refused_at_start() {
     // The first node still serves alone.
     assert_eq!(get(&first, "shop.test", "/", &[]).await.status, 200);
 }
+
+#[tokio::test]
+async fn dropping_a_node_closes_every_serving_socket() {
+    let origin = Origin::start("fra").await;
+    let site = shop_site("", &[("fra", &origin.url(), "eu-central")]);
+    let node = start_node(&node_toml("eu-central", "workers = 3", &site)).await;
+    let addr = node.http_addrs()[0];
+    assert_eq!(get(&node, "shop.test", "/", &[]).await.status, 200);
+    drop(node);
+    // The threads end a moment after the drop; then no socket of the port may accept.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut refused = 0;
+        for _ in 0..24 {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                refused += 1;
+            }
+        }
+        if refused == 24 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a serving thread kept accepting after its node was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
