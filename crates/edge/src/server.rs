@@ -221,7 +221,13 @@ fn hyper_service(
 > + Clone {
     let conn = Arc::new(conn);
     service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        handle(state.clone(), conn.clone(), req.map(ClientBody::Hyper))
+        let answer = handle(state.clone(), conn.clone(), req.map(ClientBody::Hyper));
+        async move {
+            let Ok(response) = answer.await;
+            let (mut parts, body) = response.into_parts();
+            body.insert_node_headers(&mut parts.headers);
+            Ok(hyper::Response::from_parts(parts, body))
+        }
     })
 }
 

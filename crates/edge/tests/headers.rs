@@ -16,7 +16,7 @@ use serde_json::Value;
 const TRUST_LOCAL: &str = "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
 
 /// An origin that echoes the request headers as JSON and answers with hop-by-hop headers of
-/// its own, plus a Via and a Server-Timing entry.
+/// its own, plus a Via, a Server-Timing entry, and its own `x-served-by` and `x-request-id`.
 async fn hop_origin() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -50,6 +50,9 @@ async fn hop_origin() -> SocketAddr {
                             .header("via", "1.1 upstream-cache")
                             .header("server-timing", "db;dur=1.5")
                             .header("x-kept", "end-to-end")
+                            // Names the node sets on every response: its own must win.
+                            .header("x-served-by", "origin-box")
+                            .header("x-request-id", "origin-echo")
                             .body(boxed(Bytes::from(body)))
                             .unwrap(),
                     )
@@ -337,4 +340,15 @@ async fn an_origins_own_server_timing_is_kept_beside_the_nodes() {
         .collect();
     assert!(all.iter().any(|v| v == "db;dur=1.5"), "{all:?}");
     assert!(all.iter().any(|v| v.starts_with("edge;dur=")), "{all:?}");
+    // The origin's copies of the names the node sets are replaced, not repeated.
+    let only = |name: &str| -> Vec<String> {
+        r.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(only("x-served-by"), ["eu-central"]);
+    let ids = only("x-request-id");
+    assert!(ids.len() == 1 && ids[0] != "origin-echo", "{ids:?}");
 }

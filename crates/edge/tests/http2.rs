@@ -56,6 +56,11 @@ async fn an_h2c_client_is_served_with_many_streams_on_one_connection() {
                     (StatusCode::OK, Version::HTTP_2)
                 );
                 assert_eq!(resp.headers()["x-origin"], "fra@eu-central");
+                // The node's own headers reach HTTP/2 clients too (hyper writes these heads).
+                assert_eq!(resp.headers()["x-served-by"], "eu-central");
+                assert_eq!(resp.headers().get_all("x-request-id").iter().count(), 1);
+                let timing = resp.headers()["server-timing"].to_str().unwrap();
+                assert!(timing.starts_with("edge;dur="), "{timing}");
                 let body = resp.into_body().collect().await.unwrap().to_bytes();
                 let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(json["path"], format!("/stream/{i}"));
