@@ -2,7 +2,7 @@
 //! secondary key from `Vary` (RFC 9111 §4.1), and the UUIDv5 key of a canonical request for
 //! cacheable POST.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use http::header::{HeaderMap, ACCEPT_ENCODING, VARY};
 use http::Method;
@@ -115,7 +115,9 @@ pub fn primary_key(
     let mut key = String::with_capacity(
         config_version.len() + scheme.len() + host.len() + path_and_query.len() + 16,
     );
-    let _ = write!(key, "{}:", config_version.len());
+    // `itoa`, not `write!`: formatting machinery was ~280 instructions of every cache hit.
+    key.push_str(itoa::Buffer::new().format(config_version.len()));
+    key.push(':');
     key.push_str(config_version);
     key.push('|');
     let scheme_start = key.len();
