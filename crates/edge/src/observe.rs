@@ -271,7 +271,8 @@ impl ObservedBody {
     /// Appends the node's response header lines (`x-served-by`, the request id,
     /// `server-timing`) to an HTTP/1 head. Rendered rather than inserted into the
     /// response's `HeaderMap`: three hashed inserts, a buffer for the timing value and their
-    /// drops cost about a tenth of the node's instructions per cache hit. Writes nothing
+    /// drops cost ~900 instructions per request (callgrind: 20.1 k → 19.2 k per 1 KiB cache
+    /// hit, 32.5 k → 31.6 k per pass-through request). Writes nothing
     /// once the request was reported (never the case before the body is polled).
     pub fn write_node_headers(&self, out: &mut Vec<u8>) {
         let Some(f) = &self.log else { return };
