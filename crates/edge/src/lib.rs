@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod node;
 pub mod observe;
 pub mod origin_h1;
+pub mod packing;
 pub mod proxy;
 pub mod retry_budget;
 pub mod runtime;

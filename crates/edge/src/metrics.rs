@@ -64,6 +64,8 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     pub access_log_dropped: Counter,
     pub geoip_reloads: Family<ResultLabels, Counter>,
+    pub serving_threads_in_use: Gauge,
+    pub connections_moved: Counter,
 }
 
 impl Default for Metrics {
@@ -147,6 +149,18 @@ impl Default for Metrics {
             "GeoIP database reloads, by result",
             geoip_reloads.clone(),
         );
+        let serving_threads_in_use = Gauge::default();
+        registry.register(
+            "serving_threads_in_use",
+            "Serving threads taking connections (node.adaptive_threads uses as many as the load needs)",
+            serving_threads_in_use.clone(),
+        );
+        let connections_moved = Counter::default();
+        registry.register(
+            "connections_moved",
+            "Client connections moved to another serving thread between two requests",
+            connections_moved.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -161,6 +175,8 @@ impl Default for Metrics {
             reloads,
             access_log_dropped,
             geoip_reloads,
+            serving_threads_in_use,
+            connections_moved,
         }
     }
 }

@@ -238,6 +238,7 @@ impl Node {
         }
         let (serving, accepting) = ServingThreads::start(
             workers,
+            config.node.adaptive_threads,
             listeners,
             &ConnContext {
                 state: state.clone(),
@@ -280,6 +281,17 @@ impl Node {
     }
 
     /// Addresses the plain-HTTP listeners are bound to (useful with port 0).
+    /// Pins the number of serving threads taking connections (None: as the load needs, see
+    /// [`crate::packing`]); connections on threads no longer in use move between requests.
+    pub fn pin_serving_threads(&self, in_use: Option<usize>) {
+        self.serving.pin_in_use(in_use);
+    }
+
+    /// Serving threads taking connections now, and the connections each thread serves.
+    pub fn serving_load(&self) -> (usize, Vec<usize>) {
+        self.serving.load()
+    }
+
     pub fn http_addrs(&self) -> &[SocketAddr] {
         &self.http_addrs
     }

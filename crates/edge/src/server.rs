@@ -29,6 +29,7 @@ use crate::body::ClientBody;
 use crate::client_h1::{self, Outcome, Prefixed};
 use crate::config::Limits;
 use crate::proxy::handle;
+use crate::serving::Mover;
 use crate::smuggling::{FramingTracker, GuardedIo, Verdicts};
 use crate::state::{ConnInfo, NodeState};
 
@@ -68,14 +69,16 @@ pub struct ConnContext {
     pub limits: Limits,
 }
 
-/// Serves an accepted connection on a task of the current runtime until it ends, holding
-/// `guard` (what counts the connection) as long.
+/// Serves an accepted connection on a task of the current runtime until it ends or moves to
+/// another serving thread through `mover` (plain HTTP/1.1 only, between two requests),
+/// holding `guard` (what counts the connection) as long.
 pub fn spawn_connection<G: Send + 'static>(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     ctx: &ConnContext,
     guard: G,
+    mover: Mover,
 ) {
     let ConnContext {
         state,
@@ -98,7 +101,23 @@ pub fn spawn_connection<G: Send + 'static>(
     };
     let connection = async move {
         match tls {
-            None => serve_h1(stream, peer, false, state, &builder, watcher, h1, &stop).await,
+            None => {
+                let moving = serve_h1(
+                    stream,
+                    peer,
+                    false,
+                    state,
+                    &builder,
+                    watcher,
+                    h1,
+                    &stop,
+                    Some(&mover),
+                )
+                .await;
+                if let Some((stream, target)) = moving {
+                    mover.hand_over(stream, peer, target);
+                }
+            }
             Some(acceptor) => {
                 let Ok(Ok(tls_stream)) =
                     tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
@@ -118,7 +137,11 @@ pub fn spawn_connection<G: Send + 'static>(
                     )
                     .await
                 } else {
-                    serve_h1(tls_stream, peer, true, state, &builder, watcher, h1, &stop).await
+                    // A TLS session cannot leave its thread: no mover.
+                    let moving = serve_h1(
+                        tls_stream, peer, true, state, &builder, watcher, h1, &stop, None,
+                    );
+                    let _ = moving.await;
                 }
             }
         }
@@ -134,7 +157,8 @@ pub fn spawn_connection<G: Send + 'static>(
 }
 
 /// An HTTP/1.1 connection (plain, or TLS without h2): the node's own loop first, then hyper
-/// for the rest of the connection if the loop hands it over.
+/// for the rest of the connection if the loop hands it over. Returns the stream and the
+/// thread it should move to when `mover` asked the loop to let it go.
 #[allow(clippy::too_many_arguments)]
 async fn serve_h1<S>(
     stream: S,
@@ -145,11 +169,15 @@ async fn serve_h1<S>(
     watcher: Watcher,
     settings: client_h1::Settings,
     stop: &CancellationToken,
-) where
+    mover: Option<&Mover>,
+) -> Option<(S, usize)>
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    match client_h1::serve(stream, peer, tls, &state, settings, stop).await {
-        Outcome::Done => {}
+    let may_move = mover.map(|m| move || m.target());
+    match client_h1::serve(stream, peer, tls, &state, settings, stop, may_move).await {
+        Outcome::Done => None,
+        Outcome::Move { stream, to } => Some((stream, to)),
         // hyper reads the bytes the loop has read first, so the smuggling tracker sees the
         // connection from that request on.
         Outcome::HandOff {
@@ -170,7 +198,8 @@ async fn serve_h1<S>(
             let draining = state.shutting_down.load(Ordering::Relaxed);
             if !served_any && !draining {
                 // A fresh connection: it may still be prior-knowledge HTTP/2 (h2c).
-                return serve(io, peer, tls, Some(verdicts), state, builder, watcher).await;
+                serve(io, peer, tls, Some(verdicts), state, builder, watcher).await;
+                return None;
             }
             // A connection that was HTTP/1.1 stays so. While draining, hyper is not told to
             // shut down gracefully (it would close before reading the request that already
@@ -203,6 +232,7 @@ async fn serve_h1<S>(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            None
         }
     }
 }

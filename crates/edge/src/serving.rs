@@ -21,13 +21,21 @@
 //! keep-alive connections end up evenly spread. Without that, 32 benchmark connections split
 //! 40/60. One shared socket was tried
 //! first: whichever thread woke first took a whole burst of new connections.
+//!
+//! Packing: with `node.adaptive_threads` (the default) only threads `0..in_use` take
+//! connections, starting with one; [`crate::packing`] decides from each thread's busy time
+//! (measured by its runtime's park hooks) and the machine's idle CPU when to use more or
+//! fewer. A plain HTTP/1.1 connection on a thread that should give connections up moves
+//! itself between two requests (nothing read, nothing in flight): its socket leaves this
+//! thread's reactor and goes through the target's inbox like a handed-over new connection.
+//! TLS connections and connections hyper serves stay where they are until they close.
 
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -67,24 +75,68 @@ struct Handoff {
     counted: Counted,
 }
 
-/// Open connections per serving thread, and each thread's inbox for handed-over ones.
+/// Open connections per serving thread, each thread's inbox for handed-over ones, and what
+/// packing needs: how many threads are in use and how busy each is.
 struct Balance {
     open: Arc<[AtomicUsize]>,
     inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
+    /// Threads `0..in_use` take connections; the others give theirs up.
+    in_use: AtomicUsize,
+    /// Per thread in use: connections it is asked to give to a less loaded thread in use.
+    shed: Box<[AtomicUsize]>,
+    /// Per thread: nanoseconds spent unparked, up to its last park.
+    busy_ns: Box<[AtomicU64]>,
+    /// Per thread: when it last unparked (nanoseconds since `epoch`, +1), 0 while parked.
+    unparked_at: Box<[AtomicU64]>,
+    epoch: Instant,
+    /// Threads in use as pinned by [`ServingThreads::pin_in_use`]; 0 when not pinned.
+    pinned: AtomicUsize,
+    /// Whether the packing controller runs.
+    packing: bool,
 }
 
 impl Balance {
-    /// The thread that should serve a connection `me` just accepted — `me` unless another
-    /// serves fewer connections — with the connection counted there.
-    fn place(&self, me: usize) -> (usize, Counted) {
-        let mine = self.open[me].load(Ordering::Relaxed);
-        let (mut target, mut least) = (me, mine);
-        for (i, open) in self.open.iter().enumerate() {
+    fn new(threads: usize, inboxes: Vec<mpsc::UnboundedSender<Handoff>>, in_use: usize) -> Self {
+        let zeros = |_| AtomicU64::new(0);
+        Balance {
+            open: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
+            inboxes,
+            in_use: AtomicUsize::new(in_use.clamp(1, threads.max(1))),
+            shed: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
+            busy_ns: (0..threads).map(zeros).collect(),
+            unparked_at: (0..threads).map(zeros).collect(),
+            epoch: Instant::now(),
+            pinned: AtomicUsize::new(0),
+            packing: in_use < threads,
+        }
+    }
+
+    fn in_use(&self) -> usize {
+        self.in_use
+            .load(Ordering::Relaxed)
+            .clamp(1, self.open.len())
+    }
+
+    /// The thread in use serving the fewest connections, `prefer` on a tie.
+    fn least_loaded(&self, prefer: usize) -> usize {
+        let in_use = self.in_use();
+        let (mut target, mut least) = match self.open.get(prefer) {
+            Some(open) if prefer < in_use => (prefer, open.load(Ordering::Relaxed)),
+            _ => (0, usize::MAX),
+        };
+        for (i, open) in self.open[..in_use].iter().enumerate() {
             let n = open.load(Ordering::Relaxed);
             if n < least {
                 (target, least) = (i, n);
             }
         }
+        target
+    }
+
+    /// The thread that should serve a connection `me` just accepted — `me` unless another
+    /// thread in use serves fewer connections — with the connection counted there.
+    fn place(&self, me: usize) -> (usize, Counted) {
+        let target = self.least_loaded(me);
         (target, self.count(target))
     }
 
@@ -93,6 +145,71 @@ impl Balance {
         Counted {
             open: self.open.clone(),
             thread,
+        }
+    }
+
+    /// Where a connection of thread `me` that is between two requests should move to, if
+    /// anywhere: off a thread no longer in use, or off one asked to shed connections.
+    fn move_target(&self, me: usize) -> Option<usize> {
+        if me < self.in_use() {
+            let shed = &self.shed[me];
+            shed.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .ok()?;
+        }
+        let target = self.least_loaded(me);
+        (target != me).then_some(target)
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn unparked(&self, thread: usize) {
+        self.unparked_at[thread].store(self.now_ns(), Ordering::Relaxed);
+    }
+
+    fn parked(&self, thread: usize) {
+        let since = self.unparked_at[thread].swap(0, Ordering::Relaxed);
+        if since != 0 {
+            let ns = self.now_ns().saturating_sub(since);
+            self.busy_ns[thread].fetch_add(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Each thread's busy nanoseconds so far, counting a run still going on.
+    fn busy_so_far(&self) -> Vec<u64> {
+        let now = self.now_ns();
+        (0..self.open.len())
+            .map(|i| {
+                let since = self.unparked_at[i].load(Ordering::Relaxed);
+                let running = if since == 0 {
+                    0
+                } else {
+                    now.saturating_sub(since)
+                };
+                self.busy_ns[i].load(Ordering::Relaxed) + running
+            })
+            .collect()
+    }
+
+    /// Uses `in_use` threads from now on, and asks each of them that serves more than its
+    /// share of the connections to give the surplus up.
+    fn set_in_use(&self, in_use: usize) {
+        let in_use = in_use.clamp(1, self.open.len());
+        self.in_use.store(in_use, Ordering::Relaxed);
+        let open: Vec<usize> = self
+            .open
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
+        let share = open.iter().sum::<usize>().div_ceil(in_use);
+        for (i, shed) in self.shed.iter().enumerate() {
+            let surplus = if i < in_use {
+                open[i].saturating_sub(share)
+            } else {
+                0
+            };
+            shed.store(surplus, Ordering::Relaxed);
         }
     }
 }
@@ -114,14 +231,18 @@ impl Drop for Counted {
 pub struct ServingThreads {
     stop: CancellationToken,
     threads: Vec<std::thread::JoinHandle<()>>,
+    balance: Option<Arc<Balance>>,
 }
 
 impl ServingThreads {
     /// Starts one thread per socket of each listener (every listener has as many), thread `i`
     /// accepting from socket `i` of each. The receivers returned complete once every thread's
-    /// accept loops have ended (after `ctx.stop` fires), one per thread.
+    /// accept loops have ended (after `ctx.stop` fires), one per thread. With `adaptive`,
+    /// threads are put to use as the load needs (see the module docs), else all of them from
+    /// the start. Must be called on a tokio runtime, which runs the packing controller.
     pub fn start(
         count: usize,
+        adaptive: bool,
         listeners: Vec<Listener>,
         ctx: &ConnContext,
     ) -> io::Result<(ServingThreads, Vec<oneshot::Receiver<()>>)> {
@@ -131,6 +252,7 @@ impl ServingThreads {
         let mut started = ServingThreads {
             stop: stop.clone(),
             threads: Vec::new(),
+            balance: None,
         };
         let mut per_thread: Vec<Vec<(std::net::TcpListener, Option<TlsAcceptor>)>> =
             (0..count).map(|_| Vec::new()).collect();
@@ -146,10 +268,23 @@ impl ServingThreads {
         }
         let (inboxes, mut receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
-        let balance = Arc::new(Balance {
-            open: (0..count).map(|_| AtomicUsize::new(0)).collect(),
-            inboxes,
-        });
+        let idle_cpu = if adaptive && count > 1 {
+            crate::packing::IdleCpu::open()
+        } else {
+            None
+        };
+        let in_use = if idle_cpu.is_some() { 1 } else { count };
+        let balance = Arc::new(Balance::new(count, inboxes, in_use));
+        started.balance = Some(balance.clone());
+        ctx.state.metrics.serving_threads_in_use.set(in_use as i64);
+        if let Some(idle_cpu) = idle_cpu {
+            tokio::spawn(pack(
+                balance.clone(),
+                idle_cpu,
+                ctx.state.clone(),
+                stop.clone(),
+            ));
+        }
         for (index, listeners) in per_thread.into_iter().enumerate() {
             let inbox = receivers.remove(0);
             let (done, accepted_all) = oneshot::channel();
@@ -169,8 +304,12 @@ impl ServingThreads {
                 .name(format!("regionless-serve-{index}"))
                 .spawn(move || {
                     SERVING_THREAD.set(index + 1);
+                    let (on_park, on_unpark) = (work.balance.clone(), work.balance.clone());
+                    on_unpark.unparked(index);
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
+                        .on_thread_park(move || on_park.parked(index))
+                        .on_thread_unpark(move || on_unpark.unparked(index))
                         .build();
                     match runtime {
                         Ok(runtime) => {
@@ -194,6 +333,35 @@ impl ServingThreads {
 
     /// Stops the threads (see the type's docs) and waits for them to end, without blocking
     /// the caller's runtime.
+    /// Puts exactly `in_use` threads to use (clamped to 1..=their number), moving
+    /// connections off the others as they finish a request, until called with None, which
+    /// returns the choice to the packing controller (or to every thread without one).
+    /// For operators' experiments and tests.
+    pub fn pin_in_use(&self, in_use: Option<usize>) {
+        let Some(balance) = &self.balance else {
+            return;
+        };
+        balance.pinned.store(in_use.unwrap_or(0), Ordering::Relaxed);
+        match in_use {
+            Some(n) => balance.set_in_use(n),
+            None if !balance.packing => balance.set_in_use(balance.open.len()),
+            None => {}
+        }
+    }
+
+    /// Serving threads taking connections now, and the connections each one serves.
+    pub fn load(&self) -> (usize, Vec<usize>) {
+        let Some(balance) = &self.balance else {
+            return (0, Vec::new());
+        };
+        let open = balance
+            .open
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
+        (balance.in_use(), open)
+    }
+
     pub async fn stop(mut self) {
         self.stop.cancel();
         let threads = std::mem::take(&mut self.threads);
@@ -234,6 +402,11 @@ impl Work {
             stop,
             done,
         } = self;
+        let mover = Mover(Arc::new(Seat {
+            balance,
+            me: index,
+            ctx,
+        }));
         let mut loops = Vec::new();
         for (socket, tls) in listeners {
             // Registers the socket with this thread's reactor (it is non-blocking: the node
@@ -245,16 +418,9 @@ impl Work {
                     continue;
                 }
             };
-            loops.push(tokio::spawn(accept_loop(
-                index,
-                listener,
-                tls,
-                balance.clone(),
-                ctx.clone(),
-            )));
+            loops.push(tokio::spawn(accept_loop(listener, tls, mover.clone())));
         }
-        loops.push(tokio::spawn(adopt_loop(inbox, ctx)));
-        drop(balance);
+        loops.push(tokio::spawn(adopt_loop(inbox, mover)));
         let serve = async move {
             // `Node::shutdown` takes the graceful-shutdown handle back once these loops are
             // done: only connections' watchers may hold it then.
@@ -274,15 +440,122 @@ impl Work {
     }
 }
 
-/// Accepts connections on `listener` until the node stops accepting, serving each here or
-/// handing it to the thread `balance` places it on.
-async fn accept_loop(
-    me: usize,
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+/// Samples the serving threads' load every [`crate::packing::INTERVAL`] and puts as many of
+/// them to use as [`crate::packing::Packer`] decides, until `stop` fires.
+async fn pack(
     balance: Arc<Balance>,
-    ctx: ConnContext,
+    mut idle_cpu: crate::packing::IdleCpu,
+    state: Arc<crate::state::NodeState>,
+    stop: CancellationToken,
 ) {
+    let mut packer = crate::packing::Packer::new(balance.open.len());
+    let interval = crate::packing::INTERVAL;
+    // The first sample after a full interval (`interval` would tick at once).
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_busy = balance.busy_so_far();
+    let mut last_at = Instant::now();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let busy = balance.busy_so_far();
+        let at = Instant::now();
+        let wall = at.duration_since(last_at).as_nanos().max(1) as f64;
+        let sample = crate::packing::Sample {
+            busy: busy
+                .iter()
+                .zip(&last_busy)
+                .map(|(now, before)| now.saturating_sub(*before) as f64 / wall)
+                .collect(),
+            idle_cores: idle_cpu.sample(),
+        };
+        (last_busy, last_at) = (busy, at);
+        let decided = packer.update(&sample);
+        let in_use = match balance.pinned.load(Ordering::Relaxed) {
+            0 => decided,
+            pinned => pinned.min(balance.open.len()),
+        };
+        if in_use != balance.in_use() {
+            tracing::debug!(
+                from = balance.in_use(),
+                to = in_use,
+                ?sample,
+                "serving threads in use"
+            );
+            state.metrics.serving_threads_in_use.set(in_use as i64);
+        }
+        // Re-evaluated on every sample, so connections that closed or moved since are not
+        // asked to move again.
+        balance.set_in_use(in_use);
+    }
+}
+
+/// A serving thread as its connections and loops see it: where to hand a connection to.
+struct Seat {
+    balance: Arc<Balance>,
+    me: usize,
+    ctx: ConnContext,
+}
+
+/// A connection's way to another serving thread; cheap to clone (one per connection).
+#[derive(Clone)]
+pub struct Mover(Arc<Seat>);
+
+impl Mover {
+    /// Where a plain HTTP/1.1 connection that is between two requests should move to now, if
+    /// anywhere (see the module docs). Two relaxed loads when the answer is no.
+    pub fn target(&self) -> Option<usize> {
+        self.0.balance.move_target(self.0.me)
+    }
+
+    /// Moves a connection of this thread to the `target` thread (from [`Mover::target`]).
+    pub fn hand_over(&self, stream: tokio::net::TcpStream, peer: SocketAddr, target: usize) {
+        let counted = self.0.balance.count(target);
+        self.0.ctx.state.metrics.connections_moved.inc();
+        self.send(stream, peer, None, target, counted);
+    }
+
+    /// Gives a connection to `target`'s inbox, or serves it here when that is not possible.
+    fn send(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        target: usize,
+        counted: Counted,
+    ) {
+        let Seat { balance, me, ctx } = &*self.0;
+        if target == *me {
+            spawn_connection(stream, peer, tls, ctx, counted, self.clone());
+            return;
+        }
+        // Taken off this thread's reactor, to be registered with the target's.
+        let Ok(stream) = stream.into_std() else {
+            return;
+        };
+        let handoff = Handoff {
+            stream,
+            peer,
+            tls,
+            counted,
+        };
+        if let Err(mpsc::error::SendError(back)) = balance.inboxes[target].send(handoff) {
+            // The target has stopped adopting (the node is stopping): serve it here.
+            drop(back.counted);
+            if let Ok(stream) = tokio::net::TcpStream::from_std(back.stream) {
+                let counted = balance.count(*me);
+                spawn_connection(stream, peer, back.tls, ctx, counted, self.clone());
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` until the node stops accepting, serving each here or
+/// handing it to the thread the balance places it on.
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, mover: Mover) {
+    let Seat { balance, me, ctx } = &*mover.0;
     loop {
         let accepted = tokio::select! {
             _ = ctx.stop.cancelled() => return,
@@ -297,53 +570,41 @@ async fn accept_loop(
                 continue;
             }
         };
-        let (target, counted) = balance.place(me);
-        if target == me {
-            spawn_connection(stream, peer, tls.clone(), &ctx, counted);
-            continue;
-        }
-        // Taken off this thread's reactor, to be registered with the target's.
-        let Ok(stream) = stream.into_std() else {
-            continue;
-        };
-        let handoff = Handoff {
-            stream,
-            peer,
-            tls: tls.clone(),
-            counted,
-        };
-        if let Err(mpsc::error::SendError(back)) = balance.inboxes[target].send(handoff) {
-            // The target has stopped adopting (the node is stopping): serve it here.
-            drop(back.counted);
-            if let Ok(stream) = tokio::net::TcpStream::from_std(back.stream) {
-                spawn_connection(stream, peer, back.tls, &ctx, balance.count(me));
-            }
-        }
+        let (target, counted) = balance.place(*me);
+        mover.send(stream, peer, tls.clone(), target, counted);
     }
 }
 
 /// Serves the connections other threads hand to this one, until the node stops accepting;
 /// those already handed over by then are still served.
-async fn adopt_loop(mut inbox: mpsc::UnboundedReceiver<Handoff>, ctx: ConnContext) {
+async fn adopt_loop(mut inbox: mpsc::UnboundedReceiver<Handoff>, mover: Mover) {
+    let stop = mover.0.ctx.stop.clone();
     loop {
         let handoff = tokio::select! {
-            _ = ctx.stop.cancelled() => break,
+            _ = stop.cancelled() => break,
             h = inbox.recv() => h,
         };
         match handoff {
-            Some(h) => adopt(h, &ctx),
+            Some(h) => adopt(h, &mover),
             None => return,
         }
     }
     inbox.close();
     while let Ok(h) = inbox.try_recv() {
-        adopt(h, &ctx);
+        adopt(h, &mover);
     }
 }
 
-fn adopt(h: Handoff, ctx: &ConnContext) {
+fn adopt(h: Handoff, mover: &Mover) {
     match tokio::net::TcpStream::from_std(h.stream) {
-        Ok(stream) => spawn_connection(stream, h.peer, h.tls, ctx, h.counted),
+        Ok(stream) => spawn_connection(
+            stream,
+            h.peer,
+            h.tls,
+            &mover.0.ctx,
+            h.counted,
+            mover.clone(),
+        ),
         Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
     }
 }
@@ -352,11 +613,17 @@ fn adopt(h: Handoff, ctx: &ConnContext) {
 mod tests {
     use super::*;
 
+    /// A balance with every thread in use (packing off).
     fn balance(open: &[usize]) -> Balance {
-        Balance {
-            open: open.iter().map(|&n| AtomicUsize::new(n)).collect(),
-            inboxes: Vec::new(),
+        balance_using(open, open.len())
+    }
+
+    fn balance_using(open: &[usize], in_use: usize) -> Balance {
+        let b = Balance::new(open.len(), Vec::new(), in_use);
+        for (n, &o) in b.open.iter().zip(open) {
+            n.store(o, Ordering::Relaxed);
         }
+        b
     }
 
     fn counts(b: &Balance) -> Vec<usize> {
@@ -379,6 +646,48 @@ mod tests {
         let (target, _counted) = b.place(1);
         assert_eq!(target, 1);
         assert_eq!(counts(&b), [2, 3, 5]);
+    }
+
+    #[test]
+    fn only_threads_in_use_take_connections() {
+        let b = balance_using(&[5, 0, 0], 1);
+        assert_eq!(b.place(2).0, 0);
+        let b = balance_using(&[5, 0, 0], 2);
+        assert_eq!(b.place(2).0, 1);
+        assert_eq!(b.place(0).0, 1);
+    }
+
+    #[test]
+    fn connections_leave_threads_out_of_use_and_the_surplus_of_busy_ones() {
+        let b = balance_using(&[6, 0], 1);
+        // In use and not asked to shed: stays.
+        assert_eq!(b.move_target(0), None);
+        b.set_in_use(2);
+        // Thread 0 serves 6 of 6, its share is 3: three connections move, then no more.
+        let moves: Vec<_> = (0..5).map(|_| b.move_target(0)).collect();
+        assert_eq!(moves, [Some(1), Some(1), Some(1), None, None]);
+        // Packed again: every connection of thread 1 moves, whatever its count.
+        b.set_in_use(1);
+        assert_eq!(b.move_target(1), Some(0));
+        assert_eq!(b.move_target(1), Some(0));
+        assert_eq!(b.move_target(0), None);
+    }
+
+    #[test]
+    fn busy_time_counts_runs_that_are_still_going_on() {
+        let b = balance(&[0, 0]);
+        b.unparked(0);
+        std::thread::sleep(Duration::from_millis(20));
+        let running = b.busy_so_far();
+        assert!(running[0] >= 20_000_000, "{running:?}");
+        assert_eq!(running[1], 0);
+        b.parked(0);
+        std::thread::sleep(Duration::from_millis(20));
+        let after = b.busy_so_far();
+        assert!(
+            after[0] >= running[0] && after[0] < running[0] + 15_000_000,
+            "{after:?}"
+        );
     }
 
     #[test]

@@ -73,10 +73,15 @@ pub enum Outcome<S> {
         read: BytesMut,
         served_any: bool,
     },
+    /// Between two requests, with nothing read: the connection should continue on serving
+    /// thread `to` (see [`crate::serving`]).
+    Move { stream: S, to: usize },
 }
 
-/// Serves `stream` until it closes, times out, drains on `stop`, or meets a request for
-/// hyper. Never panics on what the client sends; every error ends the connection.
+/// Serves `stream` until it closes, times out, drains on `stop`, meets a request for hyper,
+/// or — asked after each response with nothing read since, and not draining — `may_move`
+/// names another serving thread. Never panics on what the client sends; every error ends
+/// the connection.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     peer: SocketAddr,
@@ -84,6 +89,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     state: &Arc<NodeState>,
     settings: Settings,
     stop: &CancellationToken,
+    may_move: Option<impl Fn() -> Option<usize>>,
 ) -> Outcome<S> {
     let conn = Arc::new(ConnInfo::new(peer, tls, None));
     let mut buf = BytesMut::with_capacity(READ_BUF);
@@ -163,6 +169,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 return Outcome::Done;
             }
             Err(_) => return Outcome::Done,
+        }
+        if buf.is_empty() && !draining(state) {
+            if let Some(to) = may_move.as_ref().and_then(|ask| ask()) {
+                return Outcome::Move { stream, to };
+            }
         }
         // A burst of pipelined requests leaves the buffer grown; idle connections should not
         // hold on to that.

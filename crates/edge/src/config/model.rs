@@ -38,6 +38,10 @@ pub struct NodeSettings {
     /// [`crate::serving`]); None means one per CPU core. Read at start only: a reload keeps
     /// the running count.
     pub workers: Option<usize>,
+    /// Use only as many serving threads as the load needs, spreading to more when those in
+    /// use are saturated and the machine has an idle core (see [`crate::packing`]); false
+    /// spreads connections over every thread from the start. Read at start only.
+    pub adaptive_threads: bool,
     /// Keep an `X-Request-Id` that arrives from a trusted proxy instead of generating one.
     pub trust_request_id: bool,
 }

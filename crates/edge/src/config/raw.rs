@@ -33,6 +33,7 @@ pub struct RawNode {
     pub access_log: Option<String>,
     pub shutdown_grace: Option<String>,
     pub workers: Option<usize>,
+    pub adaptive_threads: Option<bool>,
     pub trust_request_id: Option<bool>,
 }
 

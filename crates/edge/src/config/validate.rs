@@ -235,6 +235,7 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
             }
             w => w,
         },
+        adaptive_threads: n.adaptive_threads.unwrap_or(true),
         trust_request_id: n.trust_request_id.unwrap_or(true),
     };
 
