@@ -93,6 +93,8 @@ struct Balance {
     pinned: AtomicUsize,
     /// Whether the packing controller runs.
     packing: bool,
+    /// Connections moved between threads (the node's metric).
+    moved: prometheus_client::metrics::counter::Counter,
 }
 
 impl Balance {
@@ -108,6 +110,7 @@ impl Balance {
             epoch: Instant::now(),
             pinned: AtomicUsize::new(0),
             packing: in_use < threads,
+            moved: Default::default(),
         }
     }
 
@@ -274,7 +277,9 @@ impl ServingThreads {
             None
         };
         let in_use = if idle_cpu.is_some() { 1 } else { count };
-        let balance = Arc::new(Balance::new(count, inboxes, in_use));
+        let mut balance = Balance::new(count, inboxes, in_use);
+        balance.moved = ctx.state.metrics.connections_moved.clone();
+        let balance = Arc::new(balance);
         started.balance = Some(balance.clone());
         ctx.state.metrics.serving_threads_in_use.set(in_use as i64);
         if let Some(idle_cpu) = idle_cpu {
@@ -402,11 +407,10 @@ impl Work {
             stop,
             done,
         } = self;
-        let mover = Mover(Arc::new(Seat {
-            balance,
-            me: index,
+        let seat = Arc::new(Seat {
+            mover: Mover { balance, me: index },
             ctx,
-        }));
+        });
         let mut loops = Vec::new();
         for (socket, tls) in listeners {
             // Registers the socket with this thread's reactor (it is non-blocking: the node
@@ -418,9 +422,9 @@ impl Work {
                     continue;
                 }
             };
-            loops.push(tokio::spawn(accept_loop(listener, tls, mover.clone())));
+            loops.push(tokio::spawn(accept_loop(listener, tls, seat.clone())));
         }
-        loops.push(tokio::spawn(adopt_loop(inbox, mover)));
+        loops.push(tokio::spawn(adopt_loop(inbox, seat)));
         let serve = async move {
             // `Node::shutdown` takes the graceful-shutdown handle back once these loops are
             // done: only connections' watchers may hold it then.
@@ -492,32 +496,15 @@ async fn pack(
     }
 }
 
-/// A serving thread as its connections and loops see it: where to hand a connection to.
+/// A serving thread as its accept and adopt loops see it.
 struct Seat {
-    balance: Arc<Balance>,
-    me: usize,
+    mover: Mover,
     ctx: ConnContext,
 }
 
-/// A connection's way to another serving thread; cheap to clone (one per connection).
-#[derive(Clone)]
-pub struct Mover(Arc<Seat>);
-
-impl Mover {
-    /// Where a plain HTTP/1.1 connection that is between two requests should move to now, if
-    /// anywhere (see the module docs). Two relaxed loads when the answer is no.
-    pub fn target(&self) -> Option<usize> {
-        self.0.balance.move_target(self.0.me)
-    }
-
-    /// Moves a connection of this thread to the `target` thread (from [`Mover::target`]).
-    pub fn hand_over(&self, stream: tokio::net::TcpStream, peer: SocketAddr, target: usize) {
-        let counted = self.0.balance.count(target);
-        self.0.ctx.state.metrics.connections_moved.inc();
-        self.send(stream, peer, None, target, counted);
-    }
-
-    /// Gives a connection to `target`'s inbox, or serves it here when that is not possible.
+impl Seat {
+    /// Gives a connection to `target`'s inbox, or serves it here when that is this thread or
+    /// not possible.
     fn send(
         &self,
         stream: tokio::net::TcpStream,
@@ -526,36 +513,85 @@ impl Mover {
         target: usize,
         counted: Counted,
     ) {
-        let Seat { balance, me, ctx } = &*self.0;
+        let Mover { balance, me } = &self.mover;
         if target == *me {
-            spawn_connection(stream, peer, tls, ctx, counted, self.clone());
+            spawn_connection(stream, peer, tls, &self.ctx, counted, self.mover.clone());
             return;
         }
-        // Taken off this thread's reactor, to be registered with the target's.
-        let Ok(stream) = stream.into_std() else {
+        let Some(back) = self.mover.to_inbox(stream, peer, tls, target, counted) else {
             return;
         };
+        // The target has stopped adopting (the node is stopping): serve it here.
+        drop(back.counted);
+        if let Ok(stream) = tokio::net::TcpStream::from_std(back.stream) {
+            let counted = balance.count(*me);
+            spawn_connection(
+                stream,
+                peer,
+                back.tls,
+                &self.ctx,
+                counted,
+                self.mover.clone(),
+            );
+        }
+    }
+}
+
+/// A connection's way to another serving thread; cheap to clone (one per connection). It
+/// holds no [`ConnContext`]: `Node::shutdown` needs every clone of the graceful-shutdown
+/// handle back once the loops have ended, while connections still run.
+#[derive(Clone)]
+pub struct Mover {
+    balance: Arc<Balance>,
+    me: usize,
+}
+
+impl Mover {
+    /// Where a plain HTTP/1.1 connection that is between two requests should move to now, if
+    /// anywhere (see the module docs). Two relaxed loads when the answer is no.
+    pub fn target(&self) -> Option<usize> {
+        self.balance.move_target(self.me)
+    }
+
+    /// Moves a connection of this thread to the `target` thread (from [`Mover::target`]).
+    /// Should that thread no longer adopt connections (the node is stopping), the connection
+    /// is closed: it is between two requests, so nothing is lost.
+    pub fn hand_over(&self, stream: tokio::net::TcpStream, peer: SocketAddr, target: usize) {
+        let counted = self.balance.count(target);
+        if self.to_inbox(stream, peer, None, target, counted).is_none() {
+            self.balance.moved.inc();
+        }
+    }
+
+    /// Sends a connection to `target`'s inbox; gives it back when the inbox is closed (and
+    /// drops it when it cannot leave this thread's reactor).
+    fn to_inbox(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        target: usize,
+        counted: Counted,
+    ) -> Option<Handoff> {
+        // Taken off this thread's reactor, to be registered with the target's.
+        let stream = stream.into_std().ok()?;
         let handoff = Handoff {
             stream,
             peer,
             tls,
             counted,
         };
-        if let Err(mpsc::error::SendError(back)) = balance.inboxes[target].send(handoff) {
-            // The target has stopped adopting (the node is stopping): serve it here.
-            drop(back.counted);
-            if let Ok(stream) = tokio::net::TcpStream::from_std(back.stream) {
-                let counted = balance.count(*me);
-                spawn_connection(stream, peer, back.tls, ctx, counted, self.clone());
-            }
-        }
+        self.balance.inboxes[target]
+            .send(handoff)
+            .err()
+            .map(|mpsc::error::SendError(back)| back)
     }
 }
 
 /// Accepts connections on `listener` until the node stops accepting, serving each here or
 /// handing it to the thread the balance places it on.
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, mover: Mover) {
-    let Seat { balance, me, ctx } = &*mover.0;
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, seat: Arc<Seat>) {
+    let (balance, me, ctx) = (&seat.mover.balance, seat.mover.me, &seat.ctx);
     loop {
         let accepted = tokio::select! {
             _ = ctx.stop.cancelled() => return,
@@ -570,40 +606,40 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, mover: Mov
                 continue;
             }
         };
-        let (target, counted) = balance.place(*me);
-        mover.send(stream, peer, tls.clone(), target, counted);
+        let (target, counted) = balance.place(me);
+        seat.send(stream, peer, tls.clone(), target, counted);
     }
 }
 
 /// Serves the connections other threads hand to this one, until the node stops accepting;
 /// those already handed over by then are still served.
-async fn adopt_loop(mut inbox: mpsc::UnboundedReceiver<Handoff>, mover: Mover) {
-    let stop = mover.0.ctx.stop.clone();
+async fn adopt_loop(mut inbox: mpsc::UnboundedReceiver<Handoff>, seat: Arc<Seat>) {
+    let stop = seat.ctx.stop.clone();
     loop {
         let handoff = tokio::select! {
             _ = stop.cancelled() => break,
             h = inbox.recv() => h,
         };
         match handoff {
-            Some(h) => adopt(h, &mover),
+            Some(h) => adopt(h, &seat),
             None => return,
         }
     }
     inbox.close();
     while let Ok(h) = inbox.try_recv() {
-        adopt(h, &mover);
+        adopt(h, &seat);
     }
 }
 
-fn adopt(h: Handoff, mover: &Mover) {
+fn adopt(h: Handoff, seat: &Seat) {
     match tokio::net::TcpStream::from_std(h.stream) {
         Ok(stream) => spawn_connection(
             stream,
             h.peer,
             h.tls,
-            &mover.0.ctx,
+            &seat.ctx,
             h.counted,
-            mover.clone(),
+            seat.mover.clone(),
         ),
         Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
     }
