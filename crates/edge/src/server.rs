@@ -71,7 +71,8 @@ pub struct ConnContext {
 
 /// Serves an accepted connection on a task of the current runtime until it ends or moves to
 /// another serving thread through `mover` (plain HTTP/1.1 only, between two requests),
-/// holding `guard` (what counts the connection) as long.
+/// holding `guard` (what counts the connection) as long. `resumed`: the connection moved
+/// here after serving HTTP/1.1 requests on another thread, so it stays HTTP/1.1.
 pub fn spawn_connection<G: Send + 'static>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -79,6 +80,7 @@ pub fn spawn_connection<G: Send + 'static>(
     ctx: &ConnContext,
     guard: G,
     mover: Mover,
+    resumed: bool,
 ) {
     let ConnContext {
         state,
@@ -98,6 +100,7 @@ pub fn spawn_connection<G: Send + 'static>(
         max_head_bytes: max_head_bytes(limits),
         max_headers: limits.max_headers,
         header_read_timeout: limits.header_read_timeout,
+        resumed,
     };
     let connection = async move {
         match tls {

@@ -73,6 +73,8 @@ struct Handoff {
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     counted: Counted,
+    /// Moved between requests: it has served requests over HTTP/1.1 before.
+    resumed: bool,
 }
 
 /// Open connections per serving thread, each thread's inbox for handed-over ones, and what
@@ -515,10 +517,14 @@ impl Seat {
     ) {
         let Mover { balance, me } = &self.mover;
         if target == *me {
-            spawn_connection(stream, peer, tls, &self.ctx, counted, self.mover.clone());
+            let mover = self.mover.clone();
+            spawn_connection(stream, peer, tls, &self.ctx, counted, mover, false);
             return;
         }
-        let Some(back) = self.mover.to_inbox(stream, peer, tls, target, counted) else {
+        let Some(back) = self
+            .mover
+            .to_inbox(stream, peer, tls, (target, counted), false)
+        else {
             return;
         };
         // The target has stopped adopting (the node is stopping): serve it here.
@@ -532,6 +538,7 @@ impl Seat {
                 &self.ctx,
                 counted,
                 self.mover.clone(),
+                false,
             );
         }
     }
@@ -558,7 +565,10 @@ impl Mover {
     /// is closed: it is between two requests, so nothing is lost.
     pub fn hand_over(&self, stream: tokio::net::TcpStream, peer: SocketAddr, target: usize) {
         let counted = self.balance.count(target);
-        if self.to_inbox(stream, peer, None, target, counted).is_none() {
+        if self
+            .to_inbox(stream, peer, None, (target, counted), true)
+            .is_none()
+        {
             self.balance.moved.inc();
         }
     }
@@ -570,14 +580,15 @@ impl Mover {
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
         tls: Option<TlsAcceptor>,
-        target: usize,
-        counted: Counted,
+        (target, counted): (usize, Counted),
+        resumed: bool,
     ) -> Option<Handoff> {
         // Taken off this thread's reactor, to be registered with the target's.
         let stream = stream.into_std().ok()?;
         let handoff = Handoff {
             stream,
             peer,
+            resumed: tls.is_none() && resumed,
             tls,
             counted,
         };
@@ -640,6 +651,7 @@ fn adopt(h: Handoff, seat: &Seat) {
             &seat.ctx,
             h.counted,
             seat.mover.clone(),
+            h.resumed,
         ),
         Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
     }

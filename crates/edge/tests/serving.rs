@@ -213,6 +213,25 @@ async fn keep_alive_connections_move_between_threads_between_requests() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(node.serving_load(), (1, vec![8, 0]));
+    // A moved connection still takes a request with a body (which goes to hyper, over
+    // HTTP/1.1 as before the move).
+    let post = "POST /upload HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\n\r\nhello";
+    // (the first connections to answer in the first round were the ones that moved)
+    conns[0].write_all(post.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 16384];
+    while !String::from_utf8_lossy(&answer).contains("body_len") {
+        let n = tokio::time::timeout(Duration::from_secs(10), conns[0].read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("\"body_len\":5"), "{answer}");
+    sent += 1;
     assert_eq!(origin.hits(), sent);
     // Four moved there and four back (a count read while a move is under way can ask for
     // one more).

@@ -59,6 +59,9 @@ pub struct Settings {
     /// From the moment the loop waits for a request (idle keep-alive included) until its
     /// head has fully arrived, like hyper's `header_read_timeout`.
     pub header_read_timeout: Duration,
+    /// The connection already served requests (on another serving thread, before it moved):
+    /// a request handed to hyper is served as HTTP/1.1, never as a start of HTTP/2.
+    pub resumed: bool,
 }
 
 /// How the loop left a connection.
@@ -97,7 +100,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut spans: Vec<Span> = Vec::new();
     let mut deadline = HeadDeadline::new(settings.header_read_timeout);
     let mut stopped = std::pin::pin!(stop.clone().cancelled_owned());
-    let mut served_any = false;
+    let mut served_any = settings.resumed;
     loop {
         deadline.start();
         // How much of `buf` is known not to hold the end of a head, so a head trickling in
