@@ -8,12 +8,18 @@
 //! cores with `wrk` on one of them (BENCHMARKS.md, session 8): 1 KiB cache hits on one
 //! serving thread, ~80,000/s at 12 µs of CPU and 0.9 ms p99, against ~60,000/s, 16 µs and
 //! 4 ms spread over two. So the node starts on one thread and spreads to more only when the
-//! threads in use are saturated *and* the machine has a core to spare — the way a
-//! work-stealing pool leaves workers parked until there is work for them, without tasks
-//! moving between threads on every wake-up.
+//! threads in use are saturated *and* either the machine has a core to spare or they are
+//! starved: waiting in the kernel's run queue for a good part of their time, because other
+//! processes (an origin on the same machine, say) share the cores. The kernel shares CPU
+//! time out per runnable thread, so one thread among several busy processes gets too small a
+//! share: proxying to an origin on the same 2 cores, one thread waited 20 % of its time and
+//! served ~0.8× what two threads served. A thread alone on its core waits well under 1 %.
+//! This is how a work-stealing pool leaves workers parked until there is work for them,
+//! without tasks moving between threads on every wake-up.
 //!
-//! Owns: the decision ([`Packer`], a pure policy over measured utilisation) and the machine's
-//! idle CPU ([`IdleCpu`], from `/proc/stat`). Must never: move connections itself (serving
+//! Owns: the decision ([`Packer`], a pure policy over measured utilisation), the machine's
+//! idle CPU ([`IdleCpu`], from `/proc/stat`) and the threads' run-queue waits
+//! ([`RunQueueWait`], from each thread's `schedstat`). Must never: move connections itself (serving
 //! threads move their own, between requests, see [`crate::serving`]) or run on a serving
 //! thread.
 
@@ -29,6 +35,8 @@ const GROW_BUSY: f64 = 0.8;
 /// …and the machine has this many idle cores (one thread more must find a core free, or it
 /// only adds context switches)…
 const GROW_IDLE_CORES: f64 = 0.75;
+/// …or they spend this fraction of their unparked time waiting for a CPU…
+const GROW_STARVED: f64 = 0.1;
 /// …for this many samples in a row.
 const GROW_SAMPLES: u32 = 3;
 /// Pack one thread tighter when the others could carry the load at this utilisation…
@@ -44,6 +52,9 @@ pub struct Sample {
     pub busy: Vec<f64>,
     /// Idle cores of the machine over the interval; None where that cannot be measured.
     pub idle_cores: Option<f64>,
+    /// The fraction of their runnable time the threads in use spent waiting for a CPU
+    /// (mean over them); None where that cannot be measured.
+    pub starved: Option<f64>,
 }
 
 /// Decides how many serving threads take connections. Threads `0..active` do; the others
@@ -54,6 +65,7 @@ pub struct Packer {
     active: usize,
     busy: Vec<f64>,
     idle_cores: f64,
+    starved: f64,
     grow_streak: u32,
     shrink_streak: u32,
 }
@@ -67,6 +79,7 @@ impl Packer {
             active: 1,
             busy: vec![0.0; threads],
             idle_cores: 0.0,
+            starved: 0.0,
             grow_streak: 0,
             shrink_streak: 0,
         }
@@ -88,9 +101,12 @@ impl Packer {
             *smooth = ALPHA * now.clamp(0.0, 1.0) + (1.0 - ALPHA) * *smooth;
         }
         self.idle_cores = ALPHA * idle.max(0.0) + (1.0 - ALPHA) * self.idle_cores;
+        let starved = sample.starved.unwrap_or(0.0).clamp(0.0, 1.0);
+        self.starved = ALPHA * starved + (1.0 - ALPHA) * self.starved;
         let used: f64 = self.busy[..self.active].iter().sum();
         let mean = used / self.active as f64;
-        if self.active < self.threads && mean >= GROW_BUSY && self.idle_cores >= GROW_IDLE_CORES {
+        let room = self.idle_cores >= GROW_IDLE_CORES || self.starved >= GROW_STARVED;
+        if self.active < self.threads && mean >= GROW_BUSY && room {
             self.grow_streak += 1;
         } else {
             self.grow_streak = 0;
@@ -146,6 +162,63 @@ impl IdleCpu {
     }
 }
 
+/// How long threads waited in the kernel's run queue: `schedstat` of each thread
+/// (`/proc/self/task/<tid>/schedstat`: nanoseconds on a CPU, nanoseconds waiting, slices).
+pub struct RunQueueWait {
+    last: Vec<Option<(u64, u64)>>,
+}
+
+impl RunQueueWait {
+    /// For `threads` threads, read through [`RunQueueWait::sample`].
+    pub fn new(threads: usize) -> RunQueueWait {
+        RunQueueWait {
+            last: vec![None; threads],
+        }
+    }
+
+    /// The path of the calling thread's `schedstat`, None where there is none (not Linux,
+    /// or a kernel without schedstats).
+    pub fn own_path() -> Option<std::path::PathBuf> {
+        // `/proc/thread-self` links to `<pid>/task/<tid>`.
+        let own = std::fs::read_link("/proc/thread-self").ok()?;
+        let path = std::path::Path::new("/proc").join(own).join("schedstat");
+        read_schedstat(&path).map(|_| path)
+    }
+
+    /// The mean, over the threads given by index and path, of the fraction of the time they
+    /// were runnable since the previous call that they spent waiting for a CPU.
+    pub fn sample<'a>(
+        &mut self,
+        threads: impl Iterator<Item = (usize, &'a std::path::Path)>,
+    ) -> Option<f64> {
+        let (mut sum, mut n) = (0.0, 0);
+        for (i, path) in threads {
+            let now = read_schedstat(path)?;
+            let before = self.last.get_mut(i)?.replace(now);
+            let Some((run_before, wait_before)) = before else {
+                continue;
+            };
+            let run = now.0.saturating_sub(run_before);
+            let wait = now.1.saturating_sub(wait_before);
+            if run + wait > 0 {
+                sum += wait as f64 / (run + wait) as f64;
+                n += 1;
+            }
+        }
+        (n > 0).then(|| sum / f64::from(n))
+    }
+}
+
+/// (nanoseconds on a CPU, nanoseconds waiting for one) from a `schedstat` file.
+fn read_schedstat(path: &std::path::Path) -> Option<(u64, u64)> {
+    parse_schedstat(&std::fs::read_to_string(path).ok()?)
+}
+
+fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
+}
+
 /// (idle + iowait, all) jiffies from the first line of `/proc/stat`
 /// (`cpu  user nice system idle iowait irq softirq steal …`).
 fn parse_idle(stat: &str) -> Option<(u64, u64)> {
@@ -171,6 +244,7 @@ mod tests {
         Sample {
             busy: busy.to_vec(),
             idle_cores: Some(idle),
+            starved: Some(0.0),
         }
     }
 
@@ -198,6 +272,47 @@ mod tests {
         let mut p = Packer::new(2);
         assert_eq!(feed(&mut p, &sample(&[1.0, 0.0], 1.0), 1), 1);
         assert_eq!(feed(&mut p, &sample(&[1.0, 0.0], 1.0), 4), 2);
+    }
+
+    #[test]
+    fn a_saturated_thread_that_waits_for_a_cpu_spreads_even_without_an_idle_core() {
+        // Sharing the cores with other busy processes: a second thread gets a second share.
+        let mut p = Packer::new(2);
+        let mut starved = sample(&[1.0, 0.0], 0.2);
+        starved.starved = Some(0.2);
+        assert_eq!(feed(&mut p, &starved, 10), 2);
+        // Alone on its core (a wait well under a tenth): stays packed.
+        let mut p = Packer::new(2);
+        let mut alone = sample(&[1.0, 0.0], 0.2);
+        alone.starved = Some(0.01);
+        assert_eq!(feed(&mut p, &alone, 50), 1);
+        // Waiting but not saturated: a thread with spare time needs no help.
+        let mut p = Packer::new(2);
+        let mut light = sample(&[0.5, 0.0], 0.2);
+        light.starved = Some(0.3);
+        assert_eq!(feed(&mut p, &light, 50), 1);
+    }
+
+    #[test]
+    fn schedstat_gives_run_and_wait_nanoseconds() {
+        assert_eq!(
+            parse_schedstat("6196000 1578000 46199\n"),
+            Some((6_196_000, 1_578_000))
+        );
+        assert_eq!(parse_schedstat("x 1 2"), None);
+        assert_eq!(parse_schedstat(""), None);
+        // This very thread has one, where schedstats exist.
+        if let Some(path) = RunQueueWait::own_path() {
+            let mut waits = RunQueueWait::new(1);
+            assert_eq!(waits.sample([(0, path.as_path())].into_iter()), None);
+            let spin = std::time::Instant::now();
+            while spin.elapsed() < Duration::from_millis(30) {}
+            let starved = waits.sample([(0, path.as_path())].into_iter());
+            assert!(
+                starved.is_some_and(|s| (0.0..=1.0).contains(&s)),
+                "{starved:?}"
+            );
+        }
     }
 
     #[test]
@@ -232,6 +347,7 @@ mod tests {
         let s = Sample {
             busy: vec![1.0; 3],
             idle_cores: None,
+            starved: Some(0.5),
         };
         assert_eq!(feed(&mut p, &s, 20), 1);
     }

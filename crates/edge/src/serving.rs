@@ -97,6 +97,8 @@ struct Balance {
     packing: bool,
     /// Connections moved between threads (the node's metric).
     moved: prometheus_client::metrics::counter::Counter,
+    /// Per thread: its `schedstat` file, set by the thread when it starts (where it has one).
+    schedstat: Box<[std::sync::OnceLock<std::path::PathBuf>]>,
 }
 
 impl Balance {
@@ -113,6 +115,7 @@ impl Balance {
             pinned: AtomicUsize::new(0),
             packing: in_use < threads,
             moved: Default::default(),
+            schedstat: (0..threads).map(|_| std::sync::OnceLock::new()).collect(),
         }
     }
 
@@ -313,6 +316,9 @@ impl ServingThreads {
                     SERVING_THREAD.set(index + 1);
                     let (on_park, on_unpark) = (work.balance.clone(), work.balance.clone());
                     on_unpark.unparked(index);
+                    if let Some(path) = crate::packing::RunQueueWait::own_path() {
+                        let _ = on_unpark.schedstat[index].set(path);
+                    }
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .on_thread_park(move || on_park.parked(index))
@@ -459,6 +465,7 @@ async fn pack(
     // The first sample after a full interval (`interval` would tick at once).
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut waits = crate::packing::RunQueueWait::new(balance.open.len());
     let mut last_busy = balance.busy_so_far();
     let mut last_at = Instant::now();
     loop {
@@ -476,6 +483,10 @@ async fn pack(
                 .map(|(now, before)| now.saturating_sub(*before) as f64 / wall)
                 .collect(),
             idle_cores: idle_cpu.sample(),
+            starved: waits.sample(
+                (0..balance.in_use())
+                    .filter_map(|i| Some((i, balance.schedstat[i].get()?.as_path()))),
+            ),
         };
         (last_busy, last_at) = (busy, at);
         let decided = packer.update(&sample);
