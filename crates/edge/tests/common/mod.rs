@@ -37,6 +37,15 @@ pub struct Origin {
     arrivals: Arc<tokio::sync::watch::Sender<usize>>,
     task: JoinHandle<()>,
     conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    /// Duplicates of the listener's and every connection's socket, so `kill` can close them
+    /// at once: an aborted task drops its sockets only when the runtime next polls it, and a
+    /// node that sent a request in between would see a reset rather than a refusal.
+    sockets: Arc<Mutex<Vec<socket2::Socket>>>,
+}
+
+/// A second handle on `socket`, for shutting it down from outside its task.
+fn duplicate(socket: &impl std::os::fd::AsFd) -> socket2::Socket {
+    socket2::Socket::from(socket.as_fd().try_clone_to_owned().unwrap())
 }
 
 impl Origin {
@@ -57,12 +66,14 @@ impl Origin {
             arrivals.clone(),
         );
         let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let c = conns.clone();
+        let sockets = Arc::new(Mutex::new(vec![duplicate(&listener)]));
+        let (c, s) = (conns.clone(), sockets.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                s.lock().unwrap().push(duplicate(&stream));
                 let (h, m, n, a) = (h.clone(), m.clone(), n.clone(), a.clone());
                 let conn = tokio::spawn(async move {
                     let svc = service_fn(move |req| {
@@ -83,6 +94,7 @@ impl Origin {
             arrivals,
             task,
             conns,
+            sockets,
         }
     }
 
@@ -107,8 +119,14 @@ impl Origin {
             .unwrap();
     }
 
-    /// Like `kill -9`: stops accepting and drops every open connection.
+    /// Like `kill -9`: stops accepting and closes every open connection before it returns
+    /// (new connections are refused from then on).
     pub fn kill(&self) {
+        for socket in self.sockets.lock().unwrap().drain(..) {
+            // Shutting down a listening socket stops it listening (Linux); errors mean the
+            // socket is already closed.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
         self.task.abort();
         for c in self.conns.lock().unwrap().drain(..) {
             c.abort();
