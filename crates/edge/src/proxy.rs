@@ -22,9 +22,11 @@ use crate::body::{
     UpstreamBody,
 };
 use crate::cache_path::Decision;
+use crate::config::UpstreamHeaders;
 use crate::headers::names;
 use crate::headers::{
-    append_list, append_value, is_idempotent, only_chunked, remove_all, strip_hop_by_hop,
+    append_list, append_value, is_idempotent, only_chunked, present, strip_hop_by_hop,
+    OriginFields,
     wants_upgrade,
 };
 use crate::observe::{ObservedBody, RequestLog};
@@ -205,7 +207,7 @@ async fn run_phases(
             .headers
             .insert(names::X_FEATURE_FLAGS, flags.clone());
     }
-    let (mut response, origin) = match proxy(state, site, &order, forwarded, log).await {
+    let (mut response, origin) = match proxy(state, &rt.config.upstream_headers, site, &order, forwarded, log).await {
         Ok(answer) => answer,
         Err(reject) => {
             // stale-if-error: every origin failed, a stored response may still be served.
@@ -376,7 +378,15 @@ impl Refresh {
                     .insert(names::X_FEATURE_FLAGS, flags.clone());
             }
             if let Ok((response, origin)) =
-                proxy(&self.state, site, &order, forwarded, &mut log).await
+                proxy(
+                &self.state,
+                &self.rt.config.upstream_headers,
+                site,
+                &order,
+                forwarded,
+                &mut log,
+            )
+            .await
             {
                 let response = respond(&self.rt, site, origin, response, &mut log);
                 // Reading the body to its end is what stores it.
@@ -605,7 +615,11 @@ enum RequestBody {
 struct ForwardedRequest {
     method: Method,
     path_and_query: http::uri::PathAndQuery,
+    /// The client's headers, cleaned of hop-by-hop fields and of every copy of the fields in
+    /// `fields`.
     headers: HeaderMap,
+    /// What the node adds; taken by the last attempt that can happen.
+    fields: Option<OriginFields>,
     body: RequestBody,
     /// Any failure may be retried (idempotent method or a retryable route).
     replay_safe: bool,
@@ -630,43 +644,57 @@ impl ForwardedRequest {
         if upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        // Headers the node sets or trusts: never take the client's copy.
-        let forwarded_proto = names::X_FORWARDED_PROTO;
-        let own = [
-            settings.upstream_headers.original_host.as_ref(),
-            settings.upstream_headers.client_country.as_ref(),
-            Some(&settings.upstream_headers.request_id),
+        // Headers the node sets or trusts: never take the client's copy. The first five go
+        // whoever sent them; a trusted proxy's forwarding headers are extended rather than
+        // replaced; a client's `Via` is extended.
+        let upstream = &settings.upstream_headers;
+        let (forwarded_for, forwarded_proto) = (names::X_FORWARDED_FOR, names::X_FORWARDED_PROTO);
+        let watched = [
+            upstream.original_host.as_ref(),
+            upstream.client_country.as_ref(),
+            Some(&upstream.request_id),
             settings.client_location.country_header.as_ref(),
             Some(&header::HOST),
-            // From an untrusted peer its forwarding headers are replaced, not extended.
-            (!place.via_trusted_proxy).then_some(&forwarded_proto),
+            Some(&forwarded_for),
+            Some(&forwarded_proto),
+            Some(&header::VIA),
         ];
-        remove_all(&mut headers, &own);
-        if place.via_trusted_proxy {
+        let found = present(&headers, &watched);
+        let has = |i: usize| found & (1 << i) != 0;
+        let trusted = place.via_trusted_proxy;
+        let removed = if trusted { 5 } else { 7 };
+        for (i, name) in watched[..removed].iter().enumerate() {
+            if let (true, Some(name)) = (has(i), name) {
+                headers.remove(*name);
+            }
+        }
+        let forwarded_for = if trusted && has(5) {
             let peer = conn.peer_ip.to_str().unwrap_or("unknown");
             append_list(&mut headers, names::X_FORWARDED_FOR, peer);
-            if !headers.contains_key(names::X_FORWARDED_PROTO) {
-                headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
-            }
+            None
         } else {
-            headers.insert(names::X_FORWARDED_FOR, conn.peer_ip.clone());
-            headers.insert(names::X_FORWARDED_PROTO, proto_value(conn.tls));
-        }
-        append_value(&mut headers, header::VIA, &rt.via);
-        if let Some(name) = &settings.upstream_headers.original_host {
-            if let Ok(v) = HeaderValue::from_str(host) {
-                headers.insert(name.clone(), v);
-            }
-        }
-        if let Some(name) = &settings.upstream_headers.client_country {
+            Some(conn.peer_ip.clone())
+        };
+        let via = if has(7) {
+            append_value(&mut headers, header::VIA, &rt.via);
+            None
+        } else {
+            Some(rt.via.clone())
+        };
+        let fields = OriginFields {
+            forwarded_for,
+            forwarded_proto: (!(trusted && has(6))).then(|| proto_value(conn.tls)),
+            via,
+            original_host: upstream
+                .original_host
+                .as_ref()
+                .and_then(|_| HeaderValue::from_str(host).ok()),
             // Codes come from the built-in table (two ASCII letters), never from the client.
-            let code: &'static str = place.country.map_or("XX", |c| c.code.as_str());
-            headers.insert(name.clone(), HeaderValue::from_static(code));
-        }
-        headers.insert(
-            settings.upstream_headers.request_id.clone(),
-            request_id.clone(),
-        );
+            country: upstream.client_country.as_ref().map(|_| {
+                HeaderValue::from_static(place.country.map_or("XX", |c| c.code.as_str()))
+            }),
+            request_id: request_id.clone(),
+        };
 
         let idempotent = is_idempotent(&parts.method);
         let replay_safe = (idempotent || retryable_route) && !upgrade;
@@ -700,6 +728,7 @@ impl ForwardedRequest {
                 .cloned()
                 .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
             headers,
+            fields: Some(fields),
             body,
             replay_safe,
         })
@@ -726,14 +755,15 @@ impl ForwardedRequest {
         }
     }
 
-    /// The request for one attempt. On the `last` attempt that can happen, the prepared
-    /// headers are moved rather than copied (a single-origin pool never copies them).
+    /// The request for one attempt, and the fields the node adds to it (with the origin's
+    /// `Host`, when it is sent). On the `last` attempt that can happen, the prepared headers
+    /// are moved rather than copied (a single-origin pool never copies them).
     fn request_for(
         &mut self,
         origin: &OriginRuntime,
         body: UpstreamBody,
         last: bool,
-    ) -> Result<Request<UpstreamBody>, Reject> {
+    ) -> Result<(Request<UpstreamBody>, OriginFields), Reject> {
         let uri = Uri::builder()
             .scheme(origin.cfg.scheme.clone())
             .authority(origin.cfg.authority.clone())
@@ -752,17 +782,23 @@ impl ForwardedRequest {
             crate::config::OriginProtocol::Http2 => Version::HTTP_2,
             _ => Version::HTTP_11,
         };
-        let mut headers = if last {
-            std::mem::take(&mut self.headers)
+        let (headers, fields) = if last {
+            (std::mem::take(&mut self.headers), self.fields.take())
         } else {
-            self.headers.clone()
+            (self.headers.clone(), self.fields.clone())
         };
-        headers.insert(header::HOST, origin.host_header.clone());
+        // `launch` stops at the last attempt, so the fields are always still here.
+        let fields = fields.ok_or_else(|| {
+            Reject::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no attempt is left for this request",
+            )
+        })?;
         *req.headers_mut() = headers;
         if let RequestBody::Streamed(_, fault) = &self.body {
             req.extensions_mut().insert(Upload(fault.clone()));
         }
-        Ok(req)
+        Ok((req, fields))
     }
 }
 
@@ -817,14 +853,15 @@ impl Outcome {
 }
 
 async fn attempt(
+    upstream: &UpstreamHeaders,
     site: &SiteRuntime,
     origin_index: usize,
-    mut req: Request<UpstreamBody>,
+    (mut req, fields): (Request<UpstreamBody>, OriginFields),
     deadline: Instant,
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
     let upload = req.extensions_mut().remove::<Upload>();
-    let response = send(origin, req, upload.is_none());
+    let response = send(origin, req, upstream, fields, upload.is_none());
     tokio::pin!(response);
     // The first-byte deadline measures the origin, not the client's upload: with a streamed
     // body it starts once the body has been handed over (until then the body's idle timeout
@@ -912,14 +949,18 @@ impl SendError {
 /// empty or buffered and no upgrade is asked for, else through hyper-util's pooled client.
 async fn send(
     origin: &OriginRuntime,
-    req: Request<UpstreamBody>,
+    mut req: Request<UpstreamBody>,
+    upstream: &UpstreamHeaders,
+    fields: OriginFields,
     body_in_memory: bool,
 ) -> Result<Response<OriginBody>, SendError> {
     match &origin.direct {
         Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
-            Ok(direct.send(req).await?.map(OriginBody::Direct))
+            let fields = fields.each(upstream, &origin.host_header);
+            Ok(direct.send(req, fields).await?.map(OriginBody::Direct))
         }
         _ => {
+            fields.insert_into(upstream, &origin.host_header, req.headers_mut());
             let response = origin.client.request(req).await?;
             let codings = response.headers().get_all(header::TRANSFER_ENCODING);
             if codings.iter().next().is_some()
@@ -960,6 +1001,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// time budget, the per-request attempt limit and the node-wide retry budget.
 async fn proxy<'s>(
     state: &NodeState,
+    upstream: &UpstreamHeaders,
     site: &'s SiteRuntime,
     order: &[usize],
     mut fwd: ForwardedRequest,
@@ -981,7 +1023,7 @@ async fn proxy<'s>(
     // Without hedging there is never more than one attempt in flight: it is awaited inline,
     // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
     // created on the first hedged launch (creating one allocates).
-    let mut queued: Option<(usize, Request<UpstreamBody>)> = None;
+    let mut queued: Option<(usize, (Request<UpstreamBody>, OriginFields))> = None;
     let mut inflight = None;
     let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
     let mut last_error = String::from("no attempt was made");
@@ -989,7 +1031,7 @@ async fn proxy<'s>(
 
     let launch = |fwd: &mut ForwardedRequest,
                   next: &mut usize,
-                  queued: &mut Option<(usize, Request<UpstreamBody>)>,
+                  queued: &mut Option<(usize, (Request<UpstreamBody>, OriginFields))>,
                   inflight: &mut Option<FuturesUnordered<_>>|
      -> Result<bool, Reject> {
         let Some(body) = fwd.body_for_attempt() else {
@@ -1002,7 +1044,7 @@ async fn proxy<'s>(
         if hedging {
             inflight
                 .get_or_insert_with(FuturesUnordered::new)
-                .push(attempt(site, index, req, deadline));
+                .push(attempt(upstream, site, index, req, deadline));
         } else {
             *queued = Some((index, req));
         }
@@ -1027,7 +1069,7 @@ async fn proxy<'s>(
         // Every attempt's own timeout is capped by the request deadline, so waiting for the
         // next outcome can never outlive the budget; only a hedge needs a second timer.
         let done = match (queued.take(), hedge_at) {
-            (Some((index, req)), _) => Some(attempt(site, index, req, deadline).await),
+            (Some((index, req)), _) => Some(attempt(upstream, site, index, req, deadline).await),
             (None, None) => next_done(&mut inflight).await,
             (None, Some(at)) => tokio::select! {
                 biased;

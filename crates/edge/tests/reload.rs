@@ -292,7 +292,16 @@ async fn metrics_cover_requests_latency_failovers_hedges_and_availability() {
         get(&node, "shop.test", "/", &[]).await;
     }
     assert_eq!(get(&node, "other.test", "/", &[]).await.status, 421);
-    let m = admin_get(&node, "/metrics", None).await.text();
+    // A request is counted when its response has been written, which can be just after the
+    // client read it: wait for the last one.
+    let mut m = String::new();
+    for _ in 0..100 {
+        m = admin_get(&node, "/metrics", None).await.text();
+        if m.contains("status=\"421\"} 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let has = |needle: &str| assert!(m.contains(needle), "missing `{needle}` in:\n{m}");
     // Requests by site, edge region and status.
     has("regionless_requests_total{site=\"shop\",edge_region=\"eu-central\",status=\"200\"} 4");
