@@ -218,7 +218,10 @@ impl OriginFields {
             self.forwarded_for.as_ref().map(|v| (&FORWARDED_FOR, v)),
             self.forwarded_proto.as_ref().map(|v| (&FORWARDED_PROTO, v)),
             self.via.as_ref().map(|v| (&VIA, v)),
-            upstream.original_host.as_ref().zip(self.original_host.as_ref()),
+            upstream
+                .original_host
+                .as_ref()
+                .zip(self.original_host.as_ref()),
             upstream.client_country.as_ref().zip(self.country.as_ref()),
             Some((&upstream.request_id, &self.request_id)),
         ]

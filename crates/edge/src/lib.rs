@@ -18,6 +18,7 @@ pub mod cache_metrics;
 pub mod cache_path;
 pub mod client_h1;
 pub mod config;
+pub mod deadline;
 pub mod headers;
 pub mod health_check;
 mod io_delegate;

@@ -26,8 +26,7 @@ use crate::config::UpstreamHeaders;
 use crate::headers::names;
 use crate::headers::{
     append_list, append_value, is_idempotent, only_chunked, present, strip_hop_by_hop,
-    OriginFields,
-    wants_upgrade,
+    wants_upgrade, OriginFields,
 };
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
@@ -207,7 +206,16 @@ async fn run_phases(
             .headers
             .insert(names::X_FEATURE_FLAGS, flags.clone());
     }
-    let (mut response, origin) = match proxy(state, &rt.config.upstream_headers, site, &order, forwarded, log).await {
+    let (mut response, origin) = match proxy(
+        state,
+        &rt.config.upstream_headers,
+        site,
+        &order,
+        forwarded,
+        log,
+    )
+    .await
+    {
         Ok(answer) => answer,
         Err(reject) => {
             // stale-if-error: every origin failed, a stored response may still be served.
@@ -377,8 +385,7 @@ impl Refresh {
                     .headers
                     .insert(names::X_FEATURE_FLAGS, flags.clone());
             }
-            if let Ok((response, origin)) =
-                proxy(
+            if let Ok((response, origin)) = proxy(
                 &self.state,
                 &self.rt.config.upstream_headers,
                 site,
@@ -690,9 +697,10 @@ impl ForwardedRequest {
                 .as_ref()
                 .and_then(|_| HeaderValue::from_str(host).ok()),
             // Codes come from the built-in table (two ASCII letters), never from the client.
-            country: upstream.client_country.as_ref().map(|_| {
-                HeaderValue::from_static(place.country.map_or("XX", |c| c.code.as_str()))
-            }),
+            country: upstream
+                .client_country
+                .as_ref()
+                .map(|_| HeaderValue::from_static(place.country.map_or("XX", |c| c.code.as_str()))),
             request_id: request_id.clone(),
         };
 
@@ -884,7 +892,7 @@ async fn attempt(
             let budget = deadline
                 .saturating_duration_since(started)
                 .min(site.cfg.timeouts.first_byte);
-            tokio::time::timeout(budget, &mut response).await.ok()
+            crate::deadline::within(started + budget, &mut response).await
         }
     };
     let outcome = match result {

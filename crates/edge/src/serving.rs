@@ -415,6 +415,8 @@ impl Work {
             stop,
             done,
         } = self;
+        // The request path's deadlines on this thread (see `crate::deadline`).
+        crate::deadline::spawn_sweeper();
         let seat = Arc::new(Seat {
             mover: Mover { balance, me: index },
             ctx,

@@ -327,7 +327,14 @@ mod tests {
         }
         assert!(field_kind("TE") == FieldKind::Te);
         assert!(field_kind("Content-Length") == FieldKind::ContentLength);
-        for name in ["content-type", "te2", "upgrades", "x-connection", "", "date"] {
+        for name in [
+            "content-type",
+            "te2",
+            "upgrades",
+            "x-connection",
+            "",
+            "date",
+        ] {
             assert!(field_kind(name) == FieldKind::Other, "{name}");
         }
     }
