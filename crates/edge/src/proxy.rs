@@ -625,8 +625,9 @@ struct ForwardedRequest {
     /// The client's headers, cleaned of hop-by-hop fields and of every copy of the fields in
     /// `fields`.
     headers: HeaderMap,
-    /// What the node adds; taken by the last attempt that can happen.
-    fields: Option<OriginFields>,
+    /// What the node adds; taken by the last attempt that can happen. Boxed: the request
+    /// and its attempts' futures are moved by value several times per request.
+    fields: Option<Box<OriginFields>>,
     body: RequestBody,
     /// Any failure may be retried (idempotent method or a retryable route).
     replay_safe: bool,
@@ -688,7 +689,7 @@ impl ForwardedRequest {
         } else {
             Some(rt.via.clone())
         };
-        let fields = OriginFields {
+        let fields = Box::new(OriginFields {
             forwarded_for,
             forwarded_proto: (!(trusted && has(6))).then(|| proto_value(conn.tls)),
             via,
@@ -702,7 +703,7 @@ impl ForwardedRequest {
                 .as_ref()
                 .map(|_| HeaderValue::from_static(place.country.map_or("XX", |c| c.code.as_str()))),
             request_id: request_id.clone(),
-        };
+        });
 
         let idempotent = is_idempotent(&parts.method);
         let replay_safe = (idempotent || retryable_route) && !upgrade;
@@ -771,7 +772,7 @@ impl ForwardedRequest {
         origin: &OriginRuntime,
         body: UpstreamBody,
         last: bool,
-    ) -> Result<(Request<UpstreamBody>, OriginFields), Reject> {
+    ) -> Result<AttemptRequest, Reject> {
         let uri = Uri::builder()
             .scheme(origin.cfg.scheme.clone())
             .authority(origin.cfg.authority.clone())
@@ -809,6 +810,9 @@ impl ForwardedRequest {
         Ok((req, fields))
     }
 }
+
+/// One attempt's request, and the fields the node adds to it when it is sent.
+type AttemptRequest = (Request<UpstreamBody>, Box<OriginFields>);
 
 /// Marks an origin request whose body is streamed from the client, so its attempt can start
 /// the first-byte deadline when the upload is complete rather than when it begins.
@@ -864,7 +868,7 @@ async fn attempt(
     upstream: &UpstreamHeaders,
     site: &SiteRuntime,
     origin_index: usize,
-    (mut req, fields): (Request<UpstreamBody>, OriginFields),
+    (mut req, fields): AttemptRequest,
     deadline: Instant,
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
@@ -959,13 +963,17 @@ async fn send(
     origin: &OriginRuntime,
     mut req: Request<UpstreamBody>,
     upstream: &UpstreamHeaders,
-    fields: OriginFields,
+    fields: Box<OriginFields>,
     body_in_memory: bool,
 ) -> Result<Response<OriginBody>, SendError> {
     match &origin.direct {
         Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
-            let fields = fields.each(upstream, &origin.host_header);
-            Ok(direct.send(req, fields).await?.map(OriginBody::Direct))
+            let add = |out: &mut Vec<u8>| {
+                for (name, value) in fields.each(upstream, &origin.host_header) {
+                    crate::headers::push_header_line(out, name, value);
+                }
+            };
+            Ok(direct.send(req, add).await?.map(OriginBody::Direct))
         }
         _ => {
             fields.insert_into(upstream, &origin.host_header, req.headers_mut());
@@ -1031,7 +1039,7 @@ async fn proxy<'s>(
     // Without hedging there is never more than one attempt in flight: it is awaited inline,
     // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
     // created on the first hedged launch (creating one allocates).
-    let mut queued: Option<(usize, (Request<UpstreamBody>, OriginFields))> = None;
+    let mut queued: Option<(usize, AttemptRequest)> = None;
     let mut inflight = None;
     let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
     let mut last_error = String::from("no attempt was made");
@@ -1039,7 +1047,7 @@ async fn proxy<'s>(
 
     let launch = |fwd: &mut ForwardedRequest,
                   next: &mut usize,
-                  queued: &mut Option<(usize, (Request<UpstreamBody>, OriginFields))>,
+                  queued: &mut Option<(usize, AttemptRequest)>,
                   inflight: &mut Option<FuturesUnordered<_>>|
      -> Result<bool, Reject> {
         let Some(body) = fwd.body_for_attempt() else {

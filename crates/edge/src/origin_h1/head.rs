@@ -43,16 +43,16 @@ pub struct ResponseHead {
     pub keep_alive: bool,
 }
 
-/// Writes the request line, the `added` fields, then `headers`. Any
+/// Writes the request line, the lines `added` writes, then `headers`. Any
 /// `Content-Length`/`Transfer-Encoding` among `headers` is skipped: the framing written is a
 /// `Content-Length` of `body_length` (left out for an empty body on methods without payload
 /// semantics). Header values cannot hold CR or LF (`HeaderValue` refuses them), so nothing
 /// can be injected here.
-pub fn write_request_head<'a>(
+pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
-    added: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+    added: impl FnOnce(&mut Vec<u8>),
     headers: &HeaderMap,
     body_length: u64,
 ) {
@@ -60,9 +60,7 @@ pub fn write_request_head<'a>(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in added {
-        push_header_line(out, name, value);
-    }
+    added(out);
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
@@ -350,28 +348,24 @@ mod tests {
         headers.insert("x-a", HeaderValue::from_static("1"));
         let host = HeaderValue::from_static("origin:8080");
         let via = HeaderValue::from_static("1.1 edge");
-        let added = [(&header::HOST, &host), (&header::VIA, &via)];
+        let added = |out: &mut Vec<u8>| {
+            push_header_line(out, &header::HOST, &host);
+            push_header_line(out, &header::VIA, &via);
+        };
         let mut out = Vec::new();
-        write_request_head(
-            &mut out,
-            &Method::POST,
-            "/p?q=1",
-            added.into_iter(),
-            &headers,
-            12,
-        );
+        write_request_head(&mut out, &Method::POST, "/p?q=1", added, &headers, 12);
         let text = String::from_utf8(out).expect("ascii");
         assert_eq!(
             text,
             "POST /p?q=1 HTTP/1.1\r\nhost: origin:8080\r\nvia: 1.1 edge\r\nx-a: 1\r\n\
              content-length: 12\r\n\r\n"
         );
-        let none = || std::iter::empty::<(&HeaderName, &HeaderValue)>();
+        let none = |_: &mut Vec<u8>| {};
         let mut out = Vec::new();
-        write_request_head(&mut out, &Method::GET, "/", none(), &HeaderMap::new(), 0);
+        write_request_head(&mut out, &Method::GET, "/", none, &HeaderMap::new(), 0);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
         let mut out = Vec::new();
-        write_request_head(&mut out, &Method::PUT, "/", none(), &HeaderMap::new(), 0);
+        write_request_head(&mut out, &Method::PUT, "/", none, &HeaderMap::new(), 0);
         assert_eq!(out, b"PUT / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
     }
 

@@ -25,7 +25,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderName, HeaderValue, Method, Request, Response};
+use http::{Method, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
@@ -123,12 +123,12 @@ impl DirectOrigin {
     }
 
     /// Sends `req` (origin-form target taken from its URI; its body must be empty or already
-    /// in memory) with the `added` fields written before its own headers (the caller keeps
-    /// the two sets apart), and returns the response once its head has arrived.
-    pub async fn send<'a>(
+    /// in memory) with the header lines `added` writes put before its own headers (the caller
+    /// keeps the two sets apart), and returns the response once its head has arrived.
+    pub async fn send(
         &self,
         req: Request<UpstreamBody>,
-        added: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+        added: impl FnOnce(&mut Vec<u8>),
     ) -> Result<Response<DirectBody>, ExchangeError> {
         let (parts, body) = req.into_parts();
         let payload = if body.is_end_stream() {
