@@ -103,6 +103,11 @@ pub fn only_chunked<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
 /// a name comparison is much cheaper than a hashed removal.
 pub fn remove_all(headers: &mut HeaderMap, names: &[Option<&HeaderName>]) {
     let found = present(headers, names);
+    remove_present(headers, names, found);
+}
+
+/// Removes the names of `names` whose bit is set in `found` (as [`present`] returns it).
+pub fn remove_present(headers: &mut HeaderMap, names: &[Option<&HeaderName>], found: u64) {
     for (i, name) in names.iter().enumerate() {
         if let (true, Some(name)) = (found & (1 << i) != 0, name) {
             headers.remove(*name);
@@ -178,10 +183,11 @@ pub fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
 }
 
 /// The fields the node sets on every origin request beside the client's own (which have
-/// been cleaned of every copy of these), `Host` aside. They stay out of the request's `HeaderMap` until an
-/// attempt is sent: the plain HTTP/1.1 exchange (`origin_h1`) writes them straight into its
-/// request head, where hashing each into the map first cost about a thousand instructions
-/// per pass-through request; hyper's client gets them inserted ([`OriginFields::insert_into`]).
+/// been cleaned of every copy of these), `Host` aside. They stay out of the request's
+/// `HeaderMap` until an attempt is sent: the plain HTTP/1.1 exchange (`origin_h1`) writes
+/// them straight into its request head, where hashing each into the map first cost about a
+/// thousand instructions per pass-through request; hyper's client gets them inserted
+/// ([`OriginFields::insert_into`]).
 #[derive(Clone, Debug)]
 pub struct OriginFields {
     /// `X-Forwarded-For`, unless the map carries a trusted proxy's list, extended.

@@ -25,8 +25,8 @@ use crate::cache_path::Decision;
 use crate::config::UpstreamHeaders;
 use crate::headers::names;
 use crate::headers::{
-    append_list, append_value, is_idempotent, only_chunked, present, strip_hop_by_hop,
-    wants_upgrade, OriginFields,
+    append_list, append_value, is_idempotent, only_chunked, present, remove_present,
+    strip_hop_by_hop, wants_upgrade, OriginFields,
 };
 use crate::observe::{ObservedBody, RequestLog};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
@@ -667,23 +667,23 @@ impl ForwardedRequest {
             Some(&forwarded_proto),
             Some(&header::VIA),
         ];
+        // Positions in `watched` of the names the node extends rather than always removes.
+        const FORWARDED_FOR: usize = 5;
+        const FORWARDED_PROTO: usize = 6;
+        const VIA: usize = 7;
         let found = present(&headers, &watched);
         let has = |i: usize| found & (1 << i) != 0;
         let trusted = place.via_trusted_proxy;
-        let removed = if trusted { 5 } else { 7 };
-        for (i, name) in watched[..removed].iter().enumerate() {
-            if let (true, Some(name)) = (has(i), name) {
-                headers.remove(*name);
-            }
-        }
-        let forwarded_for = if trusted && has(5) {
+        let removed = if trusted { FORWARDED_FOR } else { VIA };
+        remove_present(&mut headers, &watched[..removed], found);
+        let forwarded_for = if trusted && has(FORWARDED_FOR) {
             let peer = conn.peer_ip.to_str().unwrap_or("unknown");
             append_list(&mut headers, names::X_FORWARDED_FOR, peer);
             None
         } else {
             Some(conn.peer_ip.clone())
         };
-        let via = if has(7) {
+        let via = if has(VIA) {
             append_value(&mut headers, header::VIA, &rt.via);
             None
         } else {
@@ -691,7 +691,7 @@ impl ForwardedRequest {
         };
         let fields = Box::new(OriginFields {
             forwarded_for,
-            forwarded_proto: (!(trusted && has(6))).then(|| proto_value(conn.tls)),
+            forwarded_proto: (!(trusted && has(FORWARDED_PROTO))).then(|| proto_value(conn.tls)),
             via,
             original_host: upstream
                 .original_host
