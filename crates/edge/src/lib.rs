@@ -28,6 +28,7 @@ pub mod observe;
 pub mod origin_h1;
 pub mod packing;
 pub mod proxy;
+pub mod raw_fields;
 pub mod retry_budget;
 pub mod runtime;
 pub mod server;

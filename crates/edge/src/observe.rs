@@ -17,8 +17,9 @@ use regionless_geo::CountryCode;
 
 use crate::access_log::AccessRecord;
 use crate::body::{BoxError, IdleTimer, OriginBody, ResponseBody};
-use crate::headers::{names, push_decimal, push_header_line, remove_all};
+use crate::headers::{append_value, names, push_decimal, push_header_line, remove_all};
 use crate::metrics::{RequestLabels, SiteLabels};
+use crate::raw_fields::RawFields;
 use crate::runtime::Runtime;
 use crate::state::{ConnInfo, NodeState};
 
@@ -42,6 +43,18 @@ pub struct RequestLog {
     pub error: Option<String>,
     status: StatusCode,
     head_sent: Duration,
+    /// The answer's fields when they stayed the origin's lines: written with the node's own.
+    pub origin_lines: Option<OriginLines>,
+}
+
+/// An origin answer's fields kept as the origin's lines ([`crate::raw_fields`]) and the
+/// node's `X-Origin` value for it. Its response's map holds neither these fields nor the
+/// node's `Via` and `X-Origin`: [`ObservedBody::write_node_headers`] writes them, and
+/// [`ObservedBody::insert_node_headers`] adds them for hyper.
+#[derive(Debug)]
+pub struct OriginLines {
+    pub fields: RawFields,
+    pub origin: HeaderValue,
 }
 
 impl RequestLog {
@@ -74,6 +87,7 @@ impl RequestLog {
             error: None,
             status: StatusCode::OK,
             head_sent: Duration::ZERO,
+            origin_lines: None,
         }
     }
 
@@ -274,8 +288,18 @@ impl ObservedBody {
     /// drops cost ~900 instructions per request (callgrind: 20.1 k → 19.2 k per 1 KiB cache
     /// hit, 32.5 k → 31.6 k per pass-through request). Writes nothing
     /// once the request was reported (never the case before the body is polled).
-    pub fn write_node_headers(&self, out: &mut Vec<u8>) {
-        let Some(f) = &self.log else { return };
+    ///
+    /// An answer whose fields stayed the origin's lines gets those first, then the node's
+    /// `Via` and `X-Origin`. Returns whether a `Date` field was among the lines written.
+    pub fn write_node_headers(&self, out: &mut Vec<u8>) -> bool {
+        let Some(f) = &self.log else { return false };
+        let mut date = false;
+        if let Some(lines) = &f.log.origin_lines {
+            lines.fields.write_to(out);
+            date = lines.fields.has_date();
+            push_header_line(out, &http::header::VIA, &f.rt.via);
+            push_header_line(out, &names::X_ORIGIN, &lines.origin);
+        }
         push_header_line(out, &names::X_SERVED_BY, &f.rt.served_by);
         push_header_line(
             out,
@@ -285,6 +309,7 @@ impl ObservedBody {
         out.extend_from_slice(b"server-timing: ");
         f.push_timing(out);
         out.extend_from_slice(b"\r\n");
+        date
     }
 
     /// Adds the same headers to `headers`, for responses hyper writes (HTTP/2, and HTTP/1
@@ -292,6 +317,11 @@ impl ObservedBody {
     /// stay beside the node's.
     pub fn insert_node_headers(&self, headers: &mut HeaderMap) {
         let Some(f) = &self.log else { return };
+        if let Some(lines) = &f.log.origin_lines {
+            lines.fields.append_to(headers);
+            append_value(headers, http::header::VIA, &f.rt.via);
+            headers.insert(names::X_ORIGIN, lines.origin.clone());
+        }
         headers.insert(names::X_SERVED_BY, f.rt.served_by.clone());
         headers.insert(
             f.rt.config.upstream_headers.request_id.clone(),

@@ -28,7 +28,8 @@ use crate::headers::{
     append_list, append_value, is_idempotent, only_chunked, present, remove_present,
     strip_hop_by_hop, wants_upgrade, OriginFields,
 };
-use crate::observe::{ObservedBody, RequestLog};
+use crate::observe::{ObservedBody, OriginLines, RequestLog};
+use crate::origin_h1::AsLines;
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
 use crate::smuggling::Verdict;
 use crate::state::{ConnInfo, NodeState};
@@ -187,6 +188,10 @@ async fn run_phases(
         retryable_route,
     )
     .await?;
+    // Only the cache phase reads an answer's fields (to store it, or to find what an unsafe
+    // method invalidates); without it they may stay the origin's lines.
+    forwarded.fields_as_lines =
+        cache_forward.is_none() && (unsafe_target.is_none() || state.cache.is_none());
     if let Some(forward) = &cache_forward {
         forward.adjust_upstream(&mut forwarded.headers);
         match post_body {
@@ -631,6 +636,10 @@ struct ForwardedRequest {
     body: RequestBody,
     /// Any failure may be retried (idempotent method or a retryable route).
     replay_safe: bool,
+    /// Nothing on the request path reads the answer's fields: plain HTTP/1.1 origins may hand
+    /// them over as the origin's lines (see [`crate::raw_fields`]), which `respond` moves to
+    /// the request's record for the writer.
+    fields_as_lines: bool,
 }
 
 impl ForwardedRequest {
@@ -740,6 +749,7 @@ impl ForwardedRequest {
             fields: Some(fields),
             body,
             replay_safe,
+            fields_as_lines: false,
         })
     }
 
@@ -870,10 +880,14 @@ async fn attempt(
     origin_index: usize,
     (mut req, fields): AttemptRequest,
     deadline: Instant,
+    as_lines: bool,
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
     let upload = req.extensions_mut().remove::<Upload>();
-    let response = send(origin, req, upstream, fields, upload.is_none());
+    let as_lines = as_lines.then_some(AsLines {
+        request_id: &upstream.request_id,
+    });
+    let response = send(origin, req, upstream, fields, upload.is_none(), as_lines);
     tokio::pin!(response);
     // The first-byte deadline measures the origin, not the client's upload: with a streamed
     // body it starts once the body has been handed over (until then the body's idle timeout
@@ -965,6 +979,7 @@ async fn send(
     upstream: &UpstreamHeaders,
     fields: Box<OriginFields>,
     body_in_memory: bool,
+    as_lines: Option<AsLines<'_>>,
 ) -> Result<Response<OriginBody>, SendError> {
     match &origin.direct {
         Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
@@ -973,7 +988,10 @@ async fn send(
                     crate::headers::push_header_line(out, name, value);
                 }
             };
-            Ok(direct.send(req, add).await?.map(OriginBody::Direct))
+            Ok(direct
+                .send(req, add, as_lines)
+                .await?
+                .map(OriginBody::Direct))
         }
         _ => {
             fields.insert_into(upstream, &origin.host_header, req.headers_mut());
@@ -1035,6 +1053,7 @@ async fn proxy<'s>(
         && fwd.replay_safe
         && matches!(fwd.body, RequestBody::Empty)
         && matches!(fwd.method, Method::GET | Method::HEAD);
+    let as_lines = fwd.fields_as_lines;
     let mut next = 0usize;
     // Without hedging there is never more than one attempt in flight: it is awaited inline,
     // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
@@ -1060,7 +1079,7 @@ async fn proxy<'s>(
         if hedging {
             inflight
                 .get_or_insert_with(FuturesUnordered::new)
-                .push(attempt(upstream, site, index, req, deadline));
+                .push(attempt(upstream, site, index, req, deadline, as_lines));
         } else {
             *queued = Some((index, req));
         }
@@ -1085,7 +1104,9 @@ async fn proxy<'s>(
         // Every attempt's own timeout is capped by the request deadline, so waiting for the
         // next outcome can never outlive the budget; only a hedge needs a second timer.
         let done = match (queued.take(), hedge_at) {
-            (Some((index, req)), _) => Some(attempt(upstream, site, index, req, deadline).await),
+            (Some((index, req)), _) => {
+                Some(attempt(upstream, site, index, req, deadline, as_lines).await)
+            }
             (None, None) => next_done(&mut inflight).await,
             (None, Some(at)) => tokio::select! {
                 biased;
@@ -1229,7 +1250,7 @@ fn respond(
     response: Response<OriginBody>,
     log: &mut RequestLog,
 ) -> Response<ResponseBody> {
-    let (mut parts, incoming) = response.into_parts();
+    let (mut parts, mut incoming) = response.into_parts();
     // The origin's protocol version describes its connection, not the client's; hyper picks
     // the right one for the client connection from the default.
     parts.version = Version::default();
@@ -1243,8 +1264,24 @@ fn respond(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    append_value(&mut parts.headers, header::VIA, &rt.via);
-    parts.headers.insert(names::X_ORIGIN, origin.label.clone());
+    let lines = match &mut incoming {
+        OriginBody::Direct(body) => body.take_lines(),
+        OriginBody::Pooled(_) => None,
+    };
+    match lines {
+        // The writer puts the node's `Via` and `X-Origin` after the origin's lines (an
+        // origin's own `Via` entries come first either way).
+        Some(fields) => {
+            log.origin_lines = Some(OriginLines {
+                fields,
+                origin: origin.label.clone(),
+            });
+        }
+        None => {
+            append_value(&mut parts.headers, header::VIA, &rt.via);
+            parts.headers.insert(names::X_ORIGIN, origin.label.clone());
+        }
+    }
     log.set_origin(&origin.cfg.name);
     let idle = site.cfg.timeouts.request;
     let body = crate::observe::IdleTimeoutBody::new(incoming, idle).boxed_unsync();

@@ -352,3 +352,100 @@ async fn an_origins_own_server_timing_is_kept_beside_the_nodes() {
     let ids = only("x-request-id");
     assert!(ids.len() == 1 && ids[0] != "origin-echo", "{ids:?}");
 }
+
+/// Without the cache phase an origin's fields are copied to the client as the origin wrote
+/// them (`raw_fields`): the same fields must arrive as through a map, over HTTP/1.1 (the
+/// node's own loop) and HTTP/2 (hyper, which gets them as map entries).
+#[tokio::test]
+async fn without_the_cache_origin_fields_pass_as_lines_with_the_same_hygiene() {
+    let origin = hop_origin().await;
+    let site = format!(
+        "[[sites]]\nname = \"shop\"\nhosts = [\"shop.test\"]\n[sites.cache]\nenabled = false\n\
+         [[sites.origins]]\nname = \"fra\"\nurl = \"http://{origin}\"\nregion = \"eu-central\"\n"
+    );
+    let node = start_node(&node_toml("eu-central", "", &site)).await;
+    let addr = node.http_addrs()[0];
+
+    // HTTP/1.1, as bytes: one line per field, the origin's Via before the node's.
+    let (text, _) = raw(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let lines: Vec<(String, &str)> = head
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (name, value) = l.split_once(':').unwrap();
+            (name.to_ascii_lowercase(), value.trim())
+        })
+        .collect();
+    let all = |name: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+            .collect()
+    };
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(
+        all("via"),
+        ["1.1 upstream-cache", "1.1 regionless-eu-central"]
+    );
+    assert_eq!(all("x-served-by"), ["eu-central"]);
+    assert_eq!(all("x-origin"), ["fra@eu-central"]);
+    assert_eq!(all("x-kept"), ["end-to-end"]);
+    assert_eq!(all("content-type"), ["application/json"]);
+    assert_eq!(all("date").len(), 1, "{head}");
+    assert_eq!(all("content-length"), [body.len().to_string().as_str()]);
+    let ids = all("x-request-id");
+    assert!(ids.len() == 1 && ids[0] != "origin-echo", "{ids:?}");
+    let timing = all("server-timing");
+    assert!(timing.len() == 2 && timing[0] == "db;dur=1.5", "{timing:?}");
+    for hop in [
+        "keep-alive",
+        "x-secret",
+        "proxy-connection",
+        "proxy-authenticate",
+    ] {
+        assert!(all(hop).is_empty(), "{hop}: {head}");
+    }
+    assert_eq!(all("connection"), ["close"]);
+
+    // HTTP/2 through hyper: the same fields, with the node's Via appended to the origin's.
+    let mut h2: H2Sender<http_body_util::Empty<Bytes>> = h2c(addr).await;
+    let req = Request::builder()
+        .uri("http://shop.test/")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let response = h2.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    let all = |name: &str| -> Vec<&str> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        all("via"),
+        ["1.1 upstream-cache, 1.1 regionless-eu-central"]
+    );
+    assert_eq!(all("x-served-by"), ["eu-central"]);
+    assert_eq!(all("x-origin"), ["fra@eu-central"]);
+    assert_eq!(all("x-kept"), ["end-to-end"]);
+    assert_eq!(all("date").len(), 1);
+    let ids = all("x-request-id");
+    assert!(ids.len() == 1 && ids[0] != "origin-echo", "{ids:?}");
+    assert_eq!(all("server-timing").len(), 2);
+    for hop in [
+        "keep-alive",
+        "x-secret",
+        "proxy-connection",
+        "proxy-authenticate",
+    ] {
+        assert!(all(hop).is_empty(), "{hop}");
+    }
+}

@@ -12,24 +12,6 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-type H2Sender<B> = hyper::client::conn::http2::SendRequest<B>;
-
-/// An HTTP/2 connection with prior knowledge (no TLS, no upgrade) to `addr`.
-async fn h2c<B>(addr: SocketAddr) -> H2Sender<B>
-where
-    B: hyper::body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
 #[tokio::test]
 async fn an_h2c_client_is_served_with_many_streams_on_one_connection() {
     let origin = Origin::start("fra").await;

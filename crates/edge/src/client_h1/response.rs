@@ -96,7 +96,7 @@ pub(super) async fn write<S: AsyncRead + AsyncWrite + Unpin>(
         }
         push_header_line(out, name, value);
     }
-    body.write_node_headers(out);
+    wrote_date |= body.write_node_headers(out);
     let framing = match framing {
         Some(f) => f,
         None => {

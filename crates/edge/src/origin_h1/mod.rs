@@ -32,7 +32,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::body::{BoxError, UpstreamBody};
+use crate::raw_fields::RawFields;
 use chunked::{ChunkedDecoder, Decoded};
+pub use head::AsLines;
 use head::{parse_response_head, write_request_head, Framing};
 use pool::Conn;
 pub use pool::ConnPool;
@@ -125,10 +127,13 @@ impl DirectOrigin {
     /// Sends `req` (origin-form target taken from its URI; its body must be empty or already
     /// in memory) with the header lines `added` writes put before its own headers (the caller
     /// keeps the two sets apart), and returns the response once its head has arrived.
+    /// With `as_lines`, the response's fields may come as lines in its body
+    /// ([`DirectBody::take_lines`]) instead of in its map (see [`parse_response_head`]).
     pub async fn send(
         &self,
         req: Request<UpstreamBody>,
         added: impl FnOnce(&mut Vec<u8>),
+        as_lines: Option<AsLines<'_>>,
     ) -> Result<Response<DirectBody>, ExchangeError> {
         let (parts, body) = req.into_parts();
         let payload = if body.is_end_stream() {
@@ -160,15 +165,17 @@ impl DirectOrigin {
                 Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
-            match exchange(&mut conn, &out, rest, &parts.method).await {
+            match exchange(&mut conn, &out, rest, &parts.method, as_lines).await {
                 Ok((head, leftover)) => {
-                    let mut response = Response::new(DirectBody::new(
+                    let mut body = DirectBody::new(
                         conn,
                         leftover,
                         head.framing,
                         head.keep_alive,
                         self.pool.clone(),
-                    ));
+                    );
+                    body.lines = head.lines;
+                    let mut response = Response::new(body);
                     *response.status_mut() = head.status;
                     *response.headers_mut() = head.headers;
                     return Ok(response);
@@ -217,6 +224,7 @@ async fn exchange(
     head: &[u8],
     rest: &[u8],
     method: &Method,
+    as_lines: Option<AsLines<'_>>,
 ) -> Result<(head::ResponseHead, Bytes), ExchangeError> {
     conn.stream.write_all(head).await?;
     if !rest.is_empty() {
@@ -228,7 +236,7 @@ async fn exchange(
             // Parse from a frozen view so header values can share its memory; when the head
             // is not complete yet the view goes back to being the (unshared) read buffer.
             let bytes = conn.buf.split().freeze();
-            match parse_response_head(&bytes, method)? {
+            match parse_response_head(&bytes, method, as_lines)? {
                 Some((_, len)) if len > MAX_HEAD_BYTES => return Err(ExchangeError::HeadTooLarge),
                 Some((head, len)) => {
                     let leftover = bytes.slice(len..);
@@ -284,9 +292,17 @@ pub struct DirectBody {
     state: BodyState,
     keep_alive: bool,
     pool: Arc<ConnPool>,
+    /// The response's fields, when they came as lines rather than in its map.
+    lines: Option<RawFields>,
 }
 
 impl DirectBody {
+    /// The response's fields as the origin's lines, if they came that way (once): its map
+    /// then holds none of them, and whoever writes the response must write these.
+    pub fn take_lines(&mut self) -> Option<RawFields> {
+        self.lines.take()
+    }
+
     fn new(
         mut conn: Conn,
         leftover: Bytes,
@@ -326,6 +342,7 @@ impl DirectBody {
             state,
             keep_alive,
             pool,
+            lines: None,
         };
         if matches!(body.state, BodyState::Done) {
             body.finish();

@@ -357,3 +357,22 @@ pub async fn admin_get(node: &Node, path: &str, token: Option<&str>) -> Reply {
 }
 
 pub const TOKEN: &str = "test-token-0123456789";
+
+/// An HTTP/2 sender over a connection with prior knowledge (no TLS, no upgrade).
+pub type H2Sender<B> = hyper::client::conn::http2::SendRequest<B>;
+
+/// An HTTP/2 connection with prior knowledge (no TLS, no upgrade) to `addr`.
+pub async fn h2c<B>(addr: SocketAddr) -> H2Sender<B>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
