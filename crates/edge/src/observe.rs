@@ -53,7 +53,7 @@ pub struct RequestLog {
 /// [`ObservedBody::insert_node_headers`] adds them for hyper.
 #[derive(Debug)]
 pub struct OriginLines {
-    pub fields: RawFields,
+    pub fields: Box<RawFields>,
     pub origin: HeaderValue,
 }
 

@@ -42,7 +42,8 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
     /// The fields passed on as the origin's own lines, when they were asked for that way and
     /// the answer allows it (see [`parse_response_head`]).
-    pub lines: Option<RawFields>,
+    /// Boxed: the head and the response it becomes are moved several times per request.
+    pub lines: Option<Box<RawFields>>,
     pub framing: Framing,
     /// The connection may carry another request after this response's body.
     pub keep_alive: bool,
@@ -240,13 +241,13 @@ fn field_lines(
     connection: &ConnectionFields,
     no_body: bool,
     wanted: AsLines<'_>,
-) -> Result<Option<(RawFields, Option<u64>)>, ExchangeError> {
+) -> Result<Option<(Box<RawFields>, Option<u64>)>, ExchangeError> {
     let base = buf.as_ptr() as usize;
     // Where a line starts: httparse's names are views of `buf`, and every line but the first
     // starts right after the previous one's line break (obs-fold and space before the colon
     // are errors in httparse's default configuration).
     let start_of = |h: &httparse::Header<'_>| h.name.as_ptr() as usize - base;
-    let mut lines = RawFields::new(buf.slice(..head_len));
+    let mut lines = Box::new(RawFields::new(buf.slice(..head_len)));
     let mut length: Option<u64> = None;
     for (i, h) in fields.iter().enumerate() {
         let kind = field_kind(h.name);

@@ -293,13 +293,13 @@ pub struct DirectBody {
     keep_alive: bool,
     pool: Arc<ConnPool>,
     /// The response's fields, when they came as lines rather than in its map.
-    lines: Option<RawFields>,
+    lines: Option<Box<RawFields>>,
 }
 
 impl DirectBody {
     /// The response's fields as the origin's lines, if they came that way (once): its map
     /// then holds none of them, and whoever writes the response must write these.
-    pub fn take_lines(&mut self) -> Option<RawFields> {
+    pub fn take_lines(&mut self) -> Option<Box<RawFields>> {
         self.lines.take()
     }
 
