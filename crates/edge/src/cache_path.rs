@@ -751,28 +751,39 @@ fn label(response: &mut Response<ResponseBody>, x_cache: XCache, status: &CacheS
     h.insert(names::X_CACHE, x_cache.header_value());
 }
 
+/// The `Cache-Status` and `x-cache` fields labelling a response the cache did not take part
+/// in for `reason`, when they are fixed: the reason is one of the two every pass-through
+/// request has, and the response carries no `Cache-Status` of its own to append to.
+pub fn fixed_bypass_labels(reason: FwdReason) -> Option<[(HeaderName, HeaderValue); 2]> {
+    let status = match reason {
+        FwdReason::Bypass => "regionless; fwd=bypass",
+        FwdReason::Method => "regionless; fwd=method",
+        _ => return None,
+    };
+    Some([
+        (names::CACHE_STATUS, HeaderValue::from_static(status)),
+        (names::X_CACHE, XCache::Bypass.header_value()),
+    ])
+}
+
 /// Labels a response the cache did not take part in (`x-cache: BYPASS`). Runs on every
 /// pass-through request, so the common case (no upstream `Cache-Status`) uses static values.
 pub fn label_bypass(response: &mut Response<ResponseBody>, reason: FwdReason) {
-    let fixed = match reason {
-        FwdReason::Bypass => Some(HeaderValue::from_static("regionless; fwd=bypass")),
-        FwdReason::Method => Some(HeaderValue::from_static("regionless; fwd=method")),
-        _ => None,
-    };
     // One pass over the names instead of two hashed lookups that nearly always miss.
     let (mut upstream_status, mut surrogate) = (false, false);
     for name in response.headers().keys() {
         upstream_status |= *name == names::CACHE_STATUS;
         surrogate |= *name == names::SURROGATE_CONTROL;
     }
-    match fixed {
-        Some(value) if !upstream_status => {
+    match fixed_bypass_labels(reason) {
+        Some(labels) if !upstream_status => {
             let h = response.headers_mut();
             if surrogate {
                 h.remove(names::SURROGATE_CONTROL);
             }
-            h.insert(names::CACHE_STATUS, value);
-            h.insert(names::X_CACHE, XCache::Bypass.header_value());
+            for (name, value) in labels {
+                h.insert(name, value);
+            }
         }
         _ => {
             let status = CacheStatus::forward(CACHE_NAME, reason);

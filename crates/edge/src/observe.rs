@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::body::ClientBody;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use rand::RngCore;
@@ -47,14 +47,17 @@ pub struct RequestLog {
     pub origin_lines: Option<OriginLines>,
 }
 
-/// An origin answer's fields kept as the origin's lines ([`crate::raw_fields`]) and the
-/// node's `X-Origin` value for it. Its response's map holds neither these fields nor the
-/// node's `Via` and `X-Origin`: [`ObservedBody::write_node_headers`] writes them, and
+/// An origin answer's fields kept as the origin's lines ([`crate::raw_fields`]), with the
+/// node's fields that go with them: `X-Origin`, and the cache labels when they are fixed. Its
+/// response's map holds none of these, nor the node's `Via`:
+/// [`ObservedBody::write_node_headers`] writes them, and
 /// [`ObservedBody::insert_node_headers`] adds them for hyper.
 #[derive(Debug)]
 pub struct OriginLines {
     pub fields: Box<RawFields>,
     pub origin: HeaderValue,
+    /// `Cache-Status` and `x-cache` (see [`crate::cache_path::fixed_bypass_labels`]).
+    pub labels: Option<[(HeaderName, HeaderValue); 2]>,
 }
 
 impl RequestLog {
@@ -299,6 +302,9 @@ impl ObservedBody {
             date = lines.fields.has_date();
             push_header_line(out, &http::header::VIA, &f.rt.via);
             push_header_line(out, &names::X_ORIGIN, &lines.origin);
+            for (name, value) in lines.labels.iter().flatten() {
+                push_header_line(out, name, value);
+            }
         }
         push_header_line(out, &names::X_SERVED_BY, &f.rt.served_by);
         push_header_line(
@@ -321,6 +327,9 @@ impl ObservedBody {
             lines.fields.append_to(headers);
             append_value(headers, http::header::VIA, &f.rt.via);
             headers.insert(names::X_ORIGIN, lines.origin.clone());
+            for (name, value) in lines.labels.iter().flatten() {
+                headers.insert(name.clone(), value.clone());
+            }
         }
         headers.insert(names::X_SERVED_BY, f.rt.served_by.clone());
         headers.insert(

@@ -264,7 +264,17 @@ async fn run_phases(
     Ok(match cache_forward {
         Some(forward) => forward.complete(response),
         None => {
-            crate::cache_path::label_bypass(&mut response, bypass_reason(state, site, route));
+            let reason = bypass_reason(state, site, route);
+            match (
+                &mut log.origin_lines,
+                crate::cache_path::fixed_bypass_labels(reason),
+            ) {
+                // Fields kept as lines never include a `Cache-Status` or `Surrogate-Control`
+                // (`origin_h1` reads such heads into a map), so the fixed labels apply and go
+                // out with the lines: the response's map stays empty.
+                (Some(lines), Some(labels)) => lines.labels = Some(labels),
+                _ => crate::cache_path::label_bypass(&mut response, reason),
+            }
             response
         }
     })
@@ -1275,6 +1285,7 @@ fn respond(
             log.origin_lines = Some(OriginLines {
                 fields,
                 origin: origin.label.clone(),
+                labels: None,
             });
         }
         None => {

@@ -16,7 +16,8 @@ use serde_json::Value;
 const TRUST_LOCAL: &str = "[client_location]\ntrusted_proxies = [\"127.0.0.1/32\"]\n";
 
 /// An origin that echoes the request headers as JSON and answers with hop-by-hop headers of
-/// its own, plus a Via, a Server-Timing entry, and its own `x-served-by` and `x-request-id`.
+/// its own, plus a Via, a Server-Timing entry, and its own `x-served-by`, `x-request-id` and
+/// `x-cache`.
 async fn hop_origin() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -53,6 +54,7 @@ async fn hop_origin() -> SocketAddr {
                             // Names the node sets on every response: its own must win.
                             .header("x-served-by", "origin-box")
                             .header("x-request-id", "origin-echo")
+                            .header("x-cache", "HIT from origin")
                             .body(boxed(Bytes::from(body)))
                             .unwrap(),
                     )
@@ -396,6 +398,8 @@ async fn without_the_cache_origin_fields_pass_as_lines_with_the_same_hygiene() {
     );
     assert_eq!(all("x-served-by"), ["eu-central"]);
     assert_eq!(all("x-origin"), ["fra@eu-central"]);
+    assert_eq!(all("x-cache"), ["BYPASS"]);
+    assert_eq!(all("cache-status"), ["regionless; fwd=bypass"]);
     assert_eq!(all("x-kept"), ["end-to-end"]);
     assert_eq!(all("content-type"), ["application/json"]);
     assert_eq!(all("date").len(), 1, "{head}");
@@ -435,6 +439,8 @@ async fn without_the_cache_origin_fields_pass_as_lines_with_the_same_hygiene() {
     );
     assert_eq!(all("x-served-by"), ["eu-central"]);
     assert_eq!(all("x-origin"), ["fra@eu-central"]);
+    assert_eq!(all("x-cache"), ["BYPASS"]);
+    assert_eq!(all("cache-status"), ["regionless; fwd=bypass"]);
     assert_eq!(all("x-kept"), ["end-to-end"]);
     assert_eq!(all("date").len(), 1);
     let ids = all("x-request-id");
