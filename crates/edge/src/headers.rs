@@ -15,10 +15,18 @@ pub fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// How many headers the node may add to a message it forwards (`Via`, `X-Forwarded-*`,
-/// `x-request-id`, `x-origin`, `server-timing`, `Cache-Status`, …): maps built from a parsed
-/// head reserve this much room beyond the parsed headers.
+/// How many headers the node may add to a response it forwards (`Via`, `x-origin`,
+/// `Cache-Status`, `x-cache`, and for hyper's writer `x-request-id`, `x-served-by`,
+/// `server-timing`): maps built from a parsed response head reserve this much room beyond
+/// its fields.
 pub const ADDED_HEADROOM: usize = 12;
+
+/// The same for a client's request: the node's own fields for the origin are written
+/// beside the map ([`OriginFields`]), so only rarer additions land in it (a trusted proxy's
+/// extended `X-Forwarded-For`, feature flags, the cache's validators). Kept small: a map of
+/// a dozen or more entries is a single allocation over 1 KiB, which takes the allocator's
+/// slower path (callgrind).
+pub const REQUEST_HEADROOM: usize = 4;
 
 const HOP_COUNT: usize = 7;
 

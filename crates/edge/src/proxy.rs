@@ -111,12 +111,14 @@ async fn run_phases(
 ) -> Result<Response<ResponseBody>, Reject> {
     admit(rt, &req, verdict)?;
     let (site_index, host) = site(rt, &req)?;
+    // Read as text once: every view of it as `&str` checks it again.
+    let host_name: &str = &host;
     let site = &rt.sites[site_index];
     log.site = Some(site_index);
     let place = locate(state, rt, conn, &req);
     log.client_ip = Some(place.ip);
     log.country = place.country.map(|c| c.code);
-    if let Some(redirect) = rules(site, conn, &req, &host) {
+    if let Some(redirect) = rules(site, conn, &req, host_name) {
         return Ok(redirect);
     }
     let route_index = site
@@ -143,7 +145,7 @@ async fn run_phases(
         route,
         &req,
         post_body.as_ref(),
-        &host,
+        host_name,
         conn.tls,
         country,
         &rt.config.node.region,
@@ -256,7 +258,7 @@ async fn run_phases(
         // Both tiers before the response leaves: a client that sends a GET after its POST
         // must not be served the old entry from tier 2 (nor tier 1 refilled from it),
         // whichever node or thread takes that GET.
-        let keys = invalidated_keys(site, &method, &uri, &host, conn.tls, &response);
+        let keys = invalidated_keys(site, &method, &uri, host_name, conn.tls, &response);
         for key in keys {
             cache.invalidate(&key).await;
         }
@@ -355,7 +357,7 @@ struct Refresh {
     route_index: Option<usize>,
     conn: ConnInfo,
     place: ClientPlace,
-    host: String,
+    host: SiteHost,
     request_id: HeaderValue,
 }
 
@@ -472,10 +474,34 @@ fn admit(rt: &Runtime, req: &Request<ClientBody>, verdict: Verdict) -> Result<()
     Ok(())
 }
 
+/// The client's host as sites are matched on it: without port or trailing dot, in lower
+/// case. Kept as a header value, because it is also what the origin gets as the original
+/// host: usually it is the client's own `Host` value, shared rather than copied (a `String`
+/// and a header value made from it were two allocations per request).
+#[derive(Debug, Clone)]
+pub struct SiteHost(HeaderValue);
+
+impl SiteHost {
+    /// The header value the origin gets as the original host.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SiteHost {
+    type Target = str;
+
+    /// Checks the bytes again on every call (they are always ASCII): take it once.
+    fn deref(&self) -> &str {
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
+    }
+}
+
 /// Host → site. Unknown hosts are never forwarded anywhere.
-fn site(rt: &Runtime, req: &Request<ClientBody>) -> Result<(usize, String), Reject> {
+fn site(rt: &Runtime, req: &Request<ClientBody>) -> Result<(usize, SiteHost), Reject> {
+    let value = req.headers().get(header::HOST);
     let raw =
-        match req.headers().get(header::HOST) {
+        match value {
             Some(h) => h.to_str().map_err(|_| {
                 Reject::new(StatusCode::BAD_REQUEST, "Host header is not valid ASCII")
             })?,
@@ -483,17 +509,30 @@ fn site(rt: &Runtime, req: &Request<ClientBody>) -> Result<(usize, String), Reje
                 Reject::new(StatusCode::BAD_REQUEST, "request has no Host header")
             })?,
         };
-    let host = strip_port(raw).trim_end_matches('.').to_ascii_lowercase();
-    match rt.site_index(&host) {
-        Some(index) => Ok((index, host)),
-        None => Err(Reject::new(
+    let trimmed = strip_port(raw).trim_end_matches('.');
+    let lowered;
+    let upper = trimmed.bytes().any(|b| b.is_ascii_uppercase());
+    let name = if upper {
+        lowered = trimmed.to_ascii_lowercase();
+        lowered.as_str()
+    } else {
+        trimmed
+    };
+    let Some(index) = rt.site_index(name) else {
+        return Err(Reject::new(
             StatusCode::MISDIRECTED_REQUEST,
             format!(
                 "unknown host `{}`: no site on this node answers for it",
-                truncate(&host, 100)
+                truncate(name, 100)
             ),
-        )),
-    }
+        ));
+    };
+    let value = match value {
+        Some(value) if !upper && trimmed.len() == raw.len() => value.clone(),
+        _ => HeaderValue::from_str(name)
+            .map_err(|_| Reject::new(StatusCode::BAD_REQUEST, "invalid host"))?,
+    };
+    Ok((index, SiteHost(value)))
 }
 
 fn strip_port(host: &str) -> &str {
@@ -659,7 +698,7 @@ impl ForwardedRequest {
         conn: &ConnInfo,
         place: &ClientPlace,
         req: Request<ClientBody>,
-        host: &str,
+        host: &SiteHost,
         request_id: &HeaderValue,
         upgrade: bool,
         retryable_route: bool,
@@ -715,7 +754,7 @@ impl ForwardedRequest {
             original_host: upstream
                 .original_host
                 .as_ref()
-                .and_then(|_| HeaderValue::from_str(host).ok()),
+                .map(|_| host.header_value().clone()),
             // Codes come from the built-in table (two ASCII letters), never from the client.
             country: upstream
                 .client_country
@@ -1071,7 +1110,8 @@ async fn proxy<'s>(
     let mut queued: Option<(usize, AttemptRequest)> = None;
     let mut inflight = None;
     let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
-    let mut last_error = String::from("no attempt was made");
+    // Borrowed until an attempt fails: most requests never need the message.
+    let mut last_error: Cow<'static, str> = Cow::Borrowed("no attempt was made");
     let mut any_timeout = false;
 
     let launch = |fwd: &mut ForwardedRequest,
@@ -1155,29 +1195,31 @@ async fn proxy<'s>(
         let retry_ok = match outcome {
             Outcome::Answer(..) => false,
             Outcome::BadStatus(resp, ttfb) => {
-                last_error = format!("origin {} answered {}", origin.cfg.name, resp.status());
+                last_error =
+                    format!("origin {} answered {}", origin.cfg.name, resp.status()).into();
                 let ok = fwd.replay_safe || resp.status() == StatusCode::TOO_MANY_REQUESTS;
                 fallback = Some((resp, index, ttfb));
                 ok
             }
             Outcome::ConnectFailed(e) => {
-                last_error = format!("cannot connect to origin {}: {e}", origin.cfg.name);
+                last_error = format!("cannot connect to origin {}: {e}", origin.cfg.name).into();
                 true
             }
             Outcome::TimedOut => {
                 any_timeout = true;
                 last_error = if Instant::now() >= deadline {
-                    "no origin answered within the request's time budget".to_string()
+                    "no origin answered within the request's time budget".into()
                 } else {
                     format!(
                         "origin {} sent no response within the first-byte deadline",
                         origin.cfg.name
                     )
+                    .into()
                 };
                 fwd.replay_safe
             }
             Outcome::Failed(e) => {
-                last_error = format!("origin {} failed: {e}", origin.cfg.name);
+                last_error = format!("origin {} failed: {e}", origin.cfg.name).into();
                 fwd.replay_safe
             }
         };
@@ -1195,7 +1237,7 @@ async fn proxy<'s>(
                 }
             } else {
                 state.metrics.retry_budget_exhausted.inc();
-                last_error.push_str(" (retry budget exhausted)");
+                last_error.to_mut().push_str(" (retry budget exhausted)");
             }
         }
         if inflight.as_ref().is_none_or(FuturesUnordered::is_empty) && queued.is_none() {
@@ -1209,6 +1251,7 @@ async fn proxy<'s>(
     if fwd.body_fault() != Fault::None {
         return Err(body_fault_reject(fwd.body_fault()));
     }
+    let last_error = last_error.into_owned();
     log.error = Some(last_error.clone());
     let status = if any_timeout {
         StatusCode::GATEWAY_TIMEOUT

@@ -455,3 +455,29 @@ async fn without_the_cache_origin_fields_pass_as_lines_with_the_same_hygiene() {
         assert!(all(hop).is_empty(), "{hop}");
     }
 }
+
+/// The original host the origin gets is the normalised one sites are matched on: the
+/// client's own value when it already is, else without port or trailing dot, in lower case.
+#[tokio::test]
+async fn the_original_host_is_the_normalised_client_host() {
+    let origin = hop_origin().await;
+    let node = node_for(origin, "").await;
+    for host in [
+        "shop.test",
+        "SHOP.Test",
+        "shop.test:8080",
+        "Shop.test.:80",
+        "shop.test.",
+    ] {
+        let r = get(&node, host, "/", &[]).await;
+        assert_eq!(r.status, 200, "{host}");
+        assert_eq!(
+            values(&r.json(), "x-original-host"),
+            ["shop.test"],
+            "{host}"
+        );
+    }
+    let r = get(&node, "SHOP.elsewhere", "/", &[]).await;
+    assert_eq!(r.status, 421);
+    assert!(r.text().contains("`shop.elsewhere`"), "{}", r.text());
+}

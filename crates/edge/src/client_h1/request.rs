@@ -22,10 +22,12 @@ pub(super) struct Span {
 }
 
 /// What the buffer holds.
+// Unboxed: a `Parsed` is matched as soon as it is returned, and a box was one allocation per
+// request for a value moved once.
 #[derive(Debug)]
 pub(super) enum Parsed {
     /// A request the loop serves; its head has been taken off the buffer.
-    Request(Box<Served>),
+    Request(Served),
     /// The head has not fully arrived.
     Partial,
     /// A request the loop does not serve itself (a body, a protocol switch, HTTP/1.0, the
@@ -100,11 +102,11 @@ pub(super) fn parse(buf: &mut BytesMut, max_headers: usize, spans: &mut Vec<Span
     }
     let head = buf.split_to(len).freeze();
     match build(&head, method, path_at, spans) {
-        Some(req) => Parsed::Request(Box::new(Served {
+        Some(req) => Parsed::Request(Served {
             req,
             close,
             trailers,
-        })),
+        }),
         None => {
             // Not valid for the `http` types after all: give hyper the bytes back.
             buf.unsplit_front(head);
@@ -125,9 +127,9 @@ fn build(
     spans: &[Span],
 ) -> Option<Request<ClientBody>> {
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok()?;
-    // Room for the headers the node adds on the way to the origin: growing a `HeaderMap`
-    // rehashes every entry.
-    let mut headers = HeaderMap::with_capacity(spans.len() + crate::headers::ADDED_HEADROOM);
+    // Room for the headers the node adds to the map on the way to the origin: growing a
+    // `HeaderMap` rehashes every entry.
+    let mut headers = HeaderMap::with_capacity(spans.len() + crate::headers::REQUEST_HEADROOM);
     REQUEST_NAMES.with_borrow_mut(|names| {
         for (position, span) in spans.iter().enumerate() {
             let (at, len) = span.name;

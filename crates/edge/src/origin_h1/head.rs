@@ -230,6 +230,9 @@ fn field_map(
     })
 }
 
+/// Fields kept as lines, and the body's length from `Content-Length`.
+type LinesAndLength = (Box<RawFields>, Option<u64>);
+
 /// The fields passed on as ranges of the head (`head_len` bytes of `buf`), and the body's
 /// length. None when they cannot be: a line the cache labels rewrite (`Cache-Status`,
 /// `Surrogate-Control`), a line not ending with CRLF, or more runs of lines than
@@ -241,7 +244,7 @@ fn field_lines(
     connection: &ConnectionFields,
     no_body: bool,
     wanted: AsLines<'_>,
-) -> Result<Option<(Box<RawFields>, Option<u64>)>, ExchangeError> {
+) -> Result<Option<LinesAndLength>, ExchangeError> {
     let base = buf.as_ptr() as usize;
     // Where a line starts: httparse's names are views of `buf`, and every line but the first
     // starts right after the previous one's line break (obs-fold and space before the colon
