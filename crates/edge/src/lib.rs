@@ -25,6 +25,7 @@ mod io_delegate;
 pub mod metrics;
 pub mod node;
 pub mod observe;
+pub mod on_wake;
 pub mod origin_h1;
 pub mod packing;
 pub mod proxy;

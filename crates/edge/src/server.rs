@@ -152,9 +152,10 @@ pub fn spawn_connection<G: Send + 'static>(
     tokio::spawn(async move {
         let _guard = guard;
         // Dropping the connection future closes the socket.
+        // `OnWake`: the token is not asked again on every wake-up of the connection.
         tokio::select! {
             () = connection => {}
-            () = close.cancelled() => {}
+            () = crate::on_wake::OnWake::new(close.cancelled()) => {}
         }
     });
 }

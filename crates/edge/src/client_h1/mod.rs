@@ -42,6 +42,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::on_wake::OnWake;
 use crate::proxy::handle;
 use crate::state::{ConnInfo, NodeState};
 use request::{Parsed, Span};
@@ -99,7 +100,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = Vec::with_capacity(1024);
     let mut spans: Vec<Span> = Vec::new();
     let mut deadline = HeadDeadline::new(settings.header_read_timeout);
-    let mut stopped = std::pin::pin!(stop.clone().cancelled_owned());
+    let mut stopped = std::pin::pin!(OnWake::new(stop.clone().cancelled_owned()));
     let mut served_any = settings.resumed;
     loop {
         deadline.start();
@@ -232,7 +233,7 @@ async fn read_more<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     deadline: &mut HeadDeadline,
-    mut stopped: Pin<&mut WaitForCancellationFutureOwned>,
+    mut stopped: Pin<&mut OnWake<WaitForCancellationFutureOwned>>,
 ) -> io::Result<usize> {
     if buf.capacity() - buf.len() < 1024 {
         buf.reserve(READ_BUF);
