@@ -144,32 +144,37 @@ pub struct ClientBodyError(&'static str);
 
 /// An inactivity timer for a body: `touch` on every piece of data, `poll_expired` only when
 /// the body is about to report Pending. A body that is ready whenever it is polled (most
-/// small ones) never creates a tokio timer: creating one clones the runtime's shared handle
-/// and registering it takes the timer wheel's lock, both measurable per request.
+/// small ones) never creates a tokio timer (creating one clones the runtime's shared handle
+/// and registering it takes the timer wheel's lock, both measurable per request), nor reads
+/// the clock: the idle window starts when the body first makes its reader wait after the
+/// last activity.
 pub struct IdleTimer {
     idle: Duration,
-    deadline: Instant,
+    /// None while nothing has been waited for since the last activity.
+    deadline: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl IdleTimer {
-    /// A timer that expires `idle` after the last `touch` (or after creation).
+    /// A timer that expires `idle` after the body first makes its reader wait.
     pub fn new(idle: Duration) -> Self {
         IdleTimer {
             idle,
-            deadline: Instant::now() + idle,
+            deadline: None,
             sleep: None,
         }
     }
 
-    /// Records activity now.
+    /// Records activity: the next wait starts a new window.
     pub fn touch(&mut self) {
-        self.deadline = Instant::now() + self.idle;
+        self.deadline = None;
     }
 
-    /// Ready once `idle` has passed since the last activity; arms the timer if needed.
+    /// Ready once `idle` has passed since the wait began (the first call after the last
+    /// activity); arms the timer if needed.
     pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = self.deadline;
+        let idle = self.idle;
+        let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + idle);
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
