@@ -479,11 +479,11 @@ fn admit(rt: &Runtime, req: &Request<ClientBody>, verdict: Verdict) -> Result<()
 /// host: usually it is the client's own `Host` value, shared rather than copied (a `String`
 /// and a header value made from it were two allocations per request).
 #[derive(Debug, Clone)]
-pub struct SiteHost(HeaderValue);
+struct SiteHost(HeaderValue);
 
 impl SiteHost {
     /// The header value the origin gets as the original host.
-    pub fn header_value(&self) -> &HeaderValue {
+    fn header_value(&self) -> &HeaderValue {
         &self.0
     }
 }
