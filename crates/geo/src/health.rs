@@ -149,8 +149,12 @@ impl OriginHealth {
     /// it works); with them, returning is the checks' decision.
     pub fn record_success(&self, ttfb: Duration) {
         self.latency.record(ttfb);
-        self.consecutive_failures.store(0, Relaxed);
-        if !self.config.active_checks {
+        // Written only when they change: every serving thread records here, and a store of
+        // the same value still takes the cache line away from the other cores.
+        if self.consecutive_failures.load(Relaxed) != 0 {
+            self.consecutive_failures.store(0, Relaxed);
+        }
+        if !self.config.active_checks && self.ejected.load(Relaxed) {
             self.ejected.store(false, Relaxed);
         }
     }
