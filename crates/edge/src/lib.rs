@@ -28,6 +28,7 @@ pub mod observe;
 pub mod on_wake;
 pub mod origin_h1;
 pub mod packing;
+pub mod per_thread;
 pub mod proxy;
 pub mod raw_fields;
 pub mod retry_budget;

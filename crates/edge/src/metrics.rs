@@ -4,8 +4,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::per_thread::{LatencyHistogram, ShardedCounter};
 
 /// Labels of client-facing request counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,24 +44,19 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new([
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ])
-}
-
-/// Every metric the node exports.
+/// Every metric the node exports. Those written on every request are sharded per thread
+/// (`per_thread`); the rest are `prometheus_client`'s own.
 pub struct Metrics {
     pub registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub request_duration: Family<SiteLabels, Histogram, fn() -> Histogram>,
-    pub origin_ttfb: Family<OriginLabels, Histogram, fn() -> Histogram>,
-    pub attempts: Family<AttemptLabels, Counter>,
-    pub failovers: Family<SiteLabels, Counter>,
-    pub hedges: Family<SiteLabels, Counter>,
+    pub requests: Family<RequestLabels, ShardedCounter>,
+    pub request_duration: Family<SiteLabels, LatencyHistogram>,
+    pub origin_ttfb: Family<OriginLabels, LatencyHistogram>,
+    pub attempts: Family<AttemptLabels, ShardedCounter>,
+    pub failovers: Family<SiteLabels, ShardedCounter>,
+    pub hedges: Family<SiteLabels, ShardedCounter>,
     pub retry_budget_exhausted: Counter,
     pub origin_available: Family<OriginLabels, Gauge>,
-    pub response_bytes: Family<SiteLabels, Counter>,
+    pub response_bytes: Family<SiteLabels, ShardedCounter>,
     pub reloads: Family<ResultLabels, Counter>,
     pub access_log_dropped: Counter,
     pub geoip_reloads: Family<ResultLabels, Counter>,
@@ -71,43 +67,37 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("regionless");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = Family::<RequestLabels, ShardedCounter>::default();
         registry.register(
             "requests",
             "Client requests answered, by site, edge region and status",
             requests.clone(),
         );
-        let request_duration =
-            Family::<SiteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let request_duration = Family::<SiteLabels, LatencyHistogram>::default();
         registry.register(
             "request_duration_seconds",
             "Time from request to response head",
             request_duration.clone(),
         );
-        let origin_ttfb =
-            Family::<OriginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let origin_ttfb = Family::<OriginLabels, LatencyHistogram>::default();
         registry.register(
             "origin_ttfb_seconds",
             "Origin time to first byte per successful attempt",
             origin_ttfb.clone(),
         );
-        let attempts = Family::<AttemptLabels, Counter>::default();
+        let attempts = Family::<AttemptLabels, ShardedCounter>::default();
         registry.register(
             "origin_attempts",
             "Attempts sent to origins, by outcome",
             attempts.clone(),
         );
-        let failovers = Family::<SiteLabels, Counter>::default();
+        let failovers = Family::<SiteLabels, ShardedCounter>::default();
         registry.register(
             "failovers",
             "Attempts that went to a further origin after a failure",
             failovers.clone(),
         );
-        let hedges = Family::<SiteLabels, Counter>::default();
+        let hedges = Family::<SiteLabels, ShardedCounter>::default();
         registry.register(
             "hedges",
             "Hedged attempts sent after the p95 without a first byte",
@@ -125,7 +115,7 @@ impl Default for Metrics {
             "1 when the origin takes traffic, 0 when ejected or busy",
             origin_available.clone(),
         );
-        let response_bytes = Family::<SiteLabels, Counter>::default();
+        let response_bytes = Family::<SiteLabels, ShardedCounter>::default();
         registry.register(
             "response_body_bytes",
             "Response body bytes sent to clients",
@@ -195,20 +185,21 @@ impl Metrics {
 /// A site's metric handles, resolved once per config so the request path does no label
 /// allocation or family lookup for the common cases.
 pub struct SiteMetrics {
-    pub duration: Histogram,
-    pub bytes: Counter,
-    pub failovers: Counter,
-    pub hedges: Counter,
-    requests: Family<RequestLabels, Counter>,
+    pub duration: LatencyHistogram,
+    pub bytes: ShardedCounter,
+    pub failovers: ShardedCounter,
+    pub hedges: ShardedCounter,
+    requests: Family<RequestLabels, ShardedCounter>,
     /// Counters by status code, created on first use.
-    by_status: Box<[std::sync::OnceLock<Counter>]>,
+    by_status: Box<[std::sync::OnceLock<ShardedCounter>]>,
     site: String,
     edge_region: String,
 }
 
 impl SiteMetrics {
-    /// The `requests_total` counter for `status` on this site.
-    pub fn requests(&self, status: u16) -> Counter {
+    /// Counts one answered request with `status` on this site (`requests_total`). Borrows
+    /// the cached handle: cloning it would write the shared reference count per request.
+    pub fn count_request(&self, status: u16) {
         let make = || {
             self.requests
                 .get_or_create(&RequestLabels {
@@ -219,16 +210,16 @@ impl SiteMetrics {
                 .clone()
         };
         match self.by_status.get(usize::from(status)) {
-            Some(slot) => slot.get_or_init(make).clone(),
-            None => make(),
+            Some(slot) => slot.get_or_init(make).inc(),
+            None => make().inc(),
         }
     }
 }
 
 /// An origin's metric handles, resolved once per config.
 pub struct OriginMetrics {
-    pub ttfb: Histogram,
-    pub attempts_ok: Counter,
+    pub ttfb: LatencyHistogram,
+    pub attempts_ok: ShardedCounter,
 }
 
 impl Metrics {

@@ -173,8 +173,8 @@ impl Finished {
         let site_name = site.map_or("-", |s| s.cfg.name.as_str());
         match site {
             Some(s) => {
-                s.metrics.requests(log.status.as_u16()).inc();
-                s.metrics.duration.observe(log.head_sent.as_secs_f64());
+                s.metrics.count_request(log.status.as_u16());
+                s.metrics.duration.observe(log.head_sent);
                 s.metrics.bytes.inc_by(bytes);
             }
             None => {
@@ -193,7 +193,7 @@ impl Finished {
                 };
                 m.request_duration
                     .get_or_create(&labels)
-                    .observe(log.head_sent.as_secs_f64());
+                    .observe(log.head_sent);
                 m.response_bytes.get_or_create(&labels).inc_by(bytes);
             }
         }

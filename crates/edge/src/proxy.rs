@@ -1096,7 +1096,8 @@ async fn proxy<'s>(
             "no origin is configured for this route",
         ));
     }
-    let deadline = Instant::now() + site.cfg.timeouts.request;
+    // The whole-request timeout counts from the request's arrival.
+    let deadline = log.started + site.cfg.timeouts.request;
     let max_attempts = (site.cfg.retries.attempts as usize).min(order.len());
     let hedging = site.cfg.retries.hedge
         && fwd.replay_safe
@@ -1137,6 +1138,8 @@ async fn proxy<'s>(
     };
     launch(&mut fwd, &mut next, &mut queued, &mut inflight)?;
     log.attempts = 1;
+    // Every request that reaches an origin earns the retry budget its share.
+    state.budget.load().record_request(log.started);
     let mut hedged = false;
 
     loop {
@@ -1179,7 +1182,7 @@ async fn proxy<'s>(
         let origin = &site.origins[index];
         if let Outcome::Answer(resp, ttfb) = outcome {
             origin.metrics.attempts_ok.inc();
-            origin.metrics.ttfb.observe(ttfb.as_secs_f64());
+            origin.metrics.ttfb.observe(ttfb);
             log.origin_ttfb = Some(ttfb);
             return Ok((resp, origin));
         }

@@ -228,3 +228,34 @@ async fn retry_budget_caps_retries_node_wide() {
     assert!(failovers <= 10, "failovers {failovers} of 100 requests");
     assert!(failed_over >= 90, "{failed_over}");
 }
+
+#[tokio::test]
+async fn retry_budget_grows_with_the_requests_it_has_seen() {
+    let eu = Origin::start("fra").await;
+    let us = Origin::start("hio").await;
+    // fra answers 503 to every request and is never ejected: each request asks for a
+    // failover, and only the budget (10 % of requests, no floor) decides.
+    let site = two_region_site(
+        &eu,
+        &us,
+        "policy = \"geo\"\n[sites.health]\neject_after_failures = 1000\n",
+    );
+    let extra = format!("{TRUST_LOCAL}[retry_budget]\npercent = 10\nmin_per_second = 0\n");
+    let node = start_node(&node_toml("eu-central", &extra, &site)).await;
+    eu.set_mode(Mode::Status(503, None));
+    let mut served_by_hio = 0;
+    for _ in 0..100 {
+        let r = get(&node, "shop.test", "/", &[("cf-ipcountry", "DE")]).await;
+        if r.status == 200 {
+            assert_eq!(r.origin(), "hio");
+            served_by_hio += 1;
+        }
+    }
+    // Requests are counted as they arrive, so the budget allows one failover per ten: a
+    // budget that saw no requests would allow none.
+    assert!(
+        (8..=10).contains(&served_by_hio),
+        "{served_by_hio} of 100 requests failed over"
+    );
+    assert_eq!(eu.hits(), 100);
+}
