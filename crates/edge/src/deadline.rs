@@ -21,6 +21,9 @@ use std::time::Instant;
 struct Entry {
     at: Instant,
     waker: Waker,
+    /// Set by the sweeper when `at` has passed: the owner learns it from here rather than
+    /// reading the clock on every poll.
+    fired: bool,
 }
 
 /// This thread's deadlines, with the sweeper that wakes them.
@@ -73,8 +76,9 @@ impl Table {
     /// has passed and drop them) and returns the earliest deadline still ahead.
     fn sweep(&mut self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
-        for entry in self.entries.iter().flatten() {
+        for entry in self.entries.iter_mut().flatten() {
             if entry.at <= now {
+                entry.fired = true;
                 entry.waker.wake_by_ref();
             } else if next.is_none_or(|n| entry.at < n) {
                 next = Some(entry.at);
@@ -150,30 +154,40 @@ impl Deadline {
         TABLE.with_borrow(Option::is_some)
     }
 
-    /// Ready once the deadline has passed. Must be polled from the thread it was first
-    /// polled on (any task of a current-thread runtime is).
+    /// Ready once the sweeper has seen the deadline pass (a deadline already past when first
+    /// polled is found at the sweeper's next run, a wake-up later). Reads no clock. Must be
+    /// polled from the thread it was first polled on (any task of a current-thread runtime
+    /// is).
     pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            return Poll::Ready(());
-        }
-        let replaced = TABLE.with_borrow_mut(|table| {
-            let table = table.as_mut()?;
+        let (fired, replaced) = TABLE.with_borrow_mut(|table| {
+            let Some(table) = table.as_mut() else {
+                return (false, None);
+            };
             match self.slot.and_then(|s| table.entries.get_mut(s)?.as_mut()) {
-                Some(entry) if entry.waker.will_wake(cx.waker()) => None,
+                Some(entry) if entry.fired => (true, None),
+                Some(entry) if entry.waker.will_wake(cx.waker()) => (false, None),
                 // The old waker is dropped once the table is no longer borrowed.
-                Some(entry) => Some(std::mem::replace(&mut entry.waker, cx.waker().clone())),
+                Some(entry) => (
+                    false,
+                    Some(std::mem::replace(&mut entry.waker, cx.waker().clone())),
+                ),
                 None => {
                     self.slot = Some(table.insert(Entry {
                         at: self.at,
                         waker: cx.waker().clone(),
+                        fired: false,
                     }));
                     table.notice(self.at);
-                    None
+                    (false, None)
                 }
             }
         });
         drop(replaced);
-        Poll::Pending
+        if fired {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -243,6 +257,7 @@ mod tests {
                         let at = Instant::now() + Duration::from_millis(ms);
                         let got = within(at, std::future::pending::<()>()).await;
                         assert!(got.is_none());
+                        assert!(Instant::now() >= at, "{ms} ms fired early");
                         let late = Instant::now().duration_since(at);
                         (ms, late)
                     })
@@ -250,8 +265,8 @@ mod tests {
                 .collect();
             for task in tasks {
                 let (ms, late) = task.await.expect("task");
-                // Never early (checked inside `poll_expired`), and not much later than a
-                // tokio timer would be on an idle runtime.
+                // Never early (the sweeper fires only what its clock says is due), and not
+                // much later than a tokio timer would be on an idle runtime.
                 assert!(
                     late < Duration::from_millis(100),
                     "{ms} ms fired {late:?} late"
@@ -259,6 +274,28 @@ mod tests {
             }
             assert!(start.elapsed() >= Duration::from_millis(1000));
             TABLE.with_borrow(|t| assert_eq!(t.as_ref().map(|t| t.live), Some(0)));
+        });
+    }
+
+    #[test]
+    fn a_deadline_already_past_fires_at_the_sweepers_next_run() {
+        runtime().block_on(async {
+            spawn_sweeper();
+            // The sweeper is armed for a later deadline when the past one arrives.
+            let later = tokio::spawn(within(
+                Instant::now() + Duration::from_secs(30),
+                std::future::pending::<()>(),
+            ));
+            tokio::task::yield_now().await;
+            let start = Instant::now();
+            let got = within(
+                start - Duration::from_millis(1),
+                std::future::pending::<()>(),
+            )
+            .await;
+            assert!(got.is_none());
+            assert!(start.elapsed() < Duration::from_millis(100));
+            later.abort();
         });
     }
 

@@ -24,8 +24,8 @@
 //!
 //! Packing: with `node.adaptive_threads` (the default) only threads `0..in_use` take
 //! connections, starting with one; [`crate::packing`] decides from each thread's busy time
-//! (measured by its runtime's park hooks) and the machine's idle CPU when to use more or
-//! fewer. A plain HTTP/1.1 connection on a thread that should give connections up moves
+//! (from its `schedstat`, or where there is none its runtime's park hooks) and the machine's
+//! idle CPU when to use more or fewer. A plain HTTP/1.1 connection on a thread that should give connections up moves
 //! itself between two requests (nothing read, nothing in flight): its socket leaves this
 //! thread's reactor and goes through the target's inbox like a handed-over new connection.
 //! TLS connections and connections hyper serves stay where they are until they close.
@@ -97,7 +97,8 @@ struct Balance {
     packing: bool,
     /// Connections moved between threads (the node's metric).
     moved: prometheus_client::metrics::counter::Counter,
-    /// Per thread: its `schedstat` file, set by the thread when it starts (where it has one).
+    /// Per thread: its `schedstat` file, set by the thread when it starts (where it has one;
+    /// its busy time is then read from there, and `busy_ns`/`unparked_at` stay unused).
     schedstat: Box<[std::sync::OnceLock<std::path::PathBuf>]>,
 }
 
@@ -184,11 +185,19 @@ impl Balance {
         }
     }
 
-    /// Each thread's busy nanoseconds so far, counting a run still going on.
+    /// Each thread's busy nanoseconds so far, counting a run still going on: from its
+    /// `schedstat` (time on a CPU or waiting for one) where it has one, else from its park
+    /// hooks.
     fn busy_so_far(&self) -> Vec<u64> {
         let now = self.now_ns();
         (0..self.open.len())
             .map(|i| {
+                if let Some(runnable) = self.schedstat[i]
+                    .get()
+                    .and_then(|path| crate::packing::runnable_ns(path))
+                {
+                    return runnable;
+                }
                 let since = self.unparked_at[i].load(Ordering::Relaxed);
                 let running = if since == 0 {
                     0
@@ -314,16 +323,24 @@ impl ServingThreads {
                 .name(format!("regionless-serve-{index}"))
                 .spawn(move || {
                     SERVING_THREAD.set(index + 1);
-                    let (on_park, on_unpark) = (work.balance.clone(), work.balance.clone());
-                    on_unpark.unparked(index);
-                    if let Some(path) = crate::packing::RunQueueWait::own_path() {
-                        let _ = on_unpark.schedstat[index].set(path);
+                    let mut builder = tokio::runtime::Builder::new_current_thread();
+                    builder.enable_all();
+                    // The kernel keeps the thread's busy time in its `schedstat`; only
+                    // without one do park hooks measure it (two clock reads per wake-up,
+                    // on every request of a busy node).
+                    match crate::packing::RunQueueWait::own_path() {
+                        Some(path) => {
+                            let _ = work.balance.schedstat[index].set(path);
+                        }
+                        None => {
+                            let (on_park, on_unpark) = (work.balance.clone(), work.balance.clone());
+                            on_unpark.unparked(index);
+                            builder
+                                .on_thread_park(move || on_park.parked(index))
+                                .on_thread_unpark(move || on_unpark.unparked(index));
+                        }
                     }
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .on_thread_park(move || on_park.parked(index))
-                        .on_thread_unpark(move || on_unpark.unparked(index))
-                        .build();
+                    let runtime = builder.build();
                     match runtime {
                         Ok(runtime) => {
                             let _ = built.send(Ok(()));
@@ -749,6 +766,25 @@ mod tests {
             after[0] >= running[0] && after[0] < running[0] + 15_000_000,
             "{after:?}"
         );
+    }
+
+    #[test]
+    fn busy_time_comes_from_schedstat_where_the_thread_has_one() {
+        let b = balance(&[0, 0]);
+        let Some(path) = crate::packing::RunQueueWait::own_path() else {
+            return; // Not Linux, or no schedstats: the hooks measure instead (test above).
+        };
+        b.schedstat[0].set(path).expect("unset");
+        let before = b.busy_so_far();
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {
+            std::hint::spin_loop();
+        }
+        let after = b.busy_so_far();
+        // This thread was runnable for the whole spin; thread 1 has no schedstat and never
+        // unparked.
+        assert!(after[0] - before[0] >= 25_000_000, "{before:?} {after:?}");
+        assert_eq!(after[1], 0);
     }
 
     #[test]

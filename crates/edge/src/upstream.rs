@@ -110,8 +110,9 @@ impl UpstreamClients {
                     self.pool_shards,
                     MAX_IDLE_PER_ORIGIN,
                     IDLE_TIMEOUT,
+                    REAP_EVERY,
                 ));
-                ConnPool::spawn_reaper(&pool, REAP_EVERY);
+                ConnPool::spawn_reaper(&pool);
                 pool
             })
             .clone();
