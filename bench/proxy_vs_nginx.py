@@ -4,7 +4,7 @@
 For a small and a 64 KiB response it measures requests/s, p50/p99 latency (wrk --latency) and
 CPU time per request (utime+stime of the proxy's processes from /proc, divided by the
 requests wrk completed), alternating the two proxies over several rounds and reporting
-medians and ratios. The origin is a separate nginx serving static files, shared by both.
+medians, their ratios, and the per-round (paired) ratios. The origin is a separate nginx serving static files, shared by both.
 
 Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--json out.json]
 Needs: nginx and wrk (Debian packages: `apt-get install nginx-light wrk`), a release build
@@ -210,10 +210,28 @@ def main():
         for size in sizes:
             r, n = med[("regionless", size)], med[("nginx", size)]
             print(f"| {size} | {r['rps'] / n['rps']:.2f} | {r['p99_ms'] / n['p99_ms']:.2f} | {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f} |")
+        # Each round runs the two back to back, so a round's ratio is free of the drift
+        # between rounds (other tenants of the machine) that moves single figures by ~30 %.
+        paired = {}
+        for size in sizes:
+            pairs = list(zip(raw[("regionless", size)], raw[("nginx", size)]))
+            paired[size] = {m: sorted(r[m] / n[m] for r, n in pairs) for m in ("rps", "p99_ms", "cpu_us_per_req")}
+        print()
+        print("Per-round ratios (regionless / nginx, each round's pair back to back): median [lowest – highest], rounds below 1")
+        print()
+        print("| response | throughput | p99 | CPU per request |")
+        print("|---|---:|---:|---:|")
+        for size in sizes:
+            cells = []
+            for m in ("rps", "p99_ms", "cpu_us_per_req"):
+                v = paired[size][m]
+                cells.append(f"{statistics.median(v):.2f} [{v[0]:.2f} – {v[-1]:.2f}] {sum(x < 1 for x in v)}/{len(v)}")
+            print(f"| {size} | " + " | ".join(cells) + " |")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"raw": {f"{t}|{s}": v for (t, s), v in raw.items()},
-                           "median": {f"{t}|{s}": v for (t, s), v in med.items()}}, f, indent=1)
+                           "median": {f"{t}|{s}": v for (t, s), v in med.items()},
+                           "paired_ratios": paired}, f, indent=1)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

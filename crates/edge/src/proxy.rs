@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use futures_util::future::{Either, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -28,7 +29,7 @@ use crate::headers::{
     append_list, append_value, is_idempotent, only_chunked, present, remove_present,
     strip_hop_by_hop, wants_upgrade, OriginFields,
 };
-use crate::observe::{ObservedBody, OriginLines, RequestLog};
+use crate::observe::{Finished, ObservedBody, OriginLines, RequestLog};
 use crate::origin_h1::AsLines;
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
 use crate::smuggling::Verdict;
@@ -83,12 +84,14 @@ pub async fn handle(
         Some(verdicts) if req.version() < Version::HTTP_2 => verdicts.claim(),
         _ => Verdict::Clean,
     };
-    let mut log = RequestLog::new(&state, &conn, &req, started);
-    let response = match run_phases(&state, &rt, &conn, req, verdict, &mut log).await {
+    let log = RequestLog::new(&state, &conn, &req, started);
+    let mut report = Box::new(Finished { state, rt, log });
+    let Finished { state, rt, log } = &mut *report;
+    let response = match run_phases(state, rt, &conn, req, verdict, log).await {
         Ok(r) => r,
-        Err(reject) => reject_response(&mut log, reject),
+        Err(reject) => reject_response(log, reject),
     };
-    let mut response = log.finish(state, rt, response);
+    let mut response = report.finish(response);
     // The smuggling guard no longer follows this connection (a protocol switch that did not
     // happen, or framing it could not follow): end it rather than serve unchecked requests.
     if matches!(verdict, Verdict::LastTracked | Verdict::Unknown)
@@ -1022,27 +1025,30 @@ impl SendError {
 
 /// Sends one attempt: in the request's own task for plain HTTP/1.1 origins when the body is
 /// empty or buffered and no upgrade is asked for, else through hyper-util's pooled client.
-async fn send(
-    origin: &OriginRuntime,
+///
+/// Not an `async fn`: it picks the way and returns that way's future, so the direct one is
+/// not nested in (and its request copied into) one more state machine per attempt.
+fn send<'a>(
+    origin: &'a OriginRuntime,
     mut req: Request<UpstreamBody>,
-    upstream: &UpstreamHeaders,
+    upstream: &'a UpstreamHeaders,
     fields: Box<OriginFields>,
     body_in_memory: bool,
-    as_lines: Option<AsLines<'_>>,
-) -> Result<Response<OriginBody>, SendError> {
+    as_lines: Option<AsLines<'a>>,
+) -> impl std::future::Future<Output = Result<Response<OriginBody>, SendError>> + 'a {
     match &origin.direct {
         Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
-            let add = |out: &mut Vec<u8>| {
+            let add = move |out: &mut Vec<u8>| {
                 for (name, value) in fields.each(upstream, &origin.host_header) {
                     crate::headers::push_header_line(out, name, value);
                 }
             };
-            Ok(direct
-                .send(req, add, as_lines)
-                .await?
-                .map(OriginBody::Direct))
+            Either::Left(direct.send(req, add, as_lines).map(|r| {
+                r.map(|resp| resp.map(OriginBody::Direct))
+                    .map_err(SendError::Direct)
+            }))
         }
-        _ => {
+        _ => Either::Right(Box::pin(async move {
             fields.insert_into(upstream, &origin.host_header, req.headers_mut());
             let response = origin.client.request(req).await?;
             let codings = response.headers().get_all(header::TRANSFER_ENCODING);
@@ -1052,7 +1058,7 @@ async fn send(
                 return Err(SendError::UnsupportedCoding);
             }
             Ok(response.map(OriginBody::Pooled))
-        }
+        })),
     }
 }
 
