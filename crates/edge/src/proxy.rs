@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -72,217 +73,228 @@ pub struct ClientPlace {
 }
 
 /// The service function: never fails, every problem becomes a response.
-pub async fn handle(
+///
+/// Not an `async fn` (nor are `run_phases` and `proxy`): an `async fn` keeps each argument
+/// twice in its state, the argument and its rebinding, and copies it from one to the other
+/// when first polled; a request is ~260 bytes. The `async move` block uses its captures in
+/// place.
+#[allow(clippy::manual_async_fn)] // arguments used in place, see above
+pub fn handle(
     state: Arc<NodeState>,
     conn: Arc<ConnInfo>,
     req: Request<ClientBody>,
-) -> Result<Response<ObservedBody>, Infallible> {
-    let started = Instant::now();
-    let rt = state.runtime();
-    // Claimed first and for every HTTP/1 request, so verdicts and requests stay paired.
-    let verdict = match &conn.framing {
-        Some(verdicts) if req.version() < Version::HTTP_2 => verdicts.claim(),
-        _ => Verdict::Clean,
-    };
-    let log = RequestLog::new(&state, &conn, &req, started);
-    let mut report = Box::new(Finished { state, rt, log });
-    let Finished { state, rt, log } = &mut *report;
-    let response = match run_phases(state, rt, &conn, req, verdict, log).await {
-        Ok(r) => r,
-        Err(reject) => reject_response(log, reject),
-    };
-    let mut response = report.finish(response);
-    // The smuggling guard no longer follows this connection (a protocol switch that did not
-    // happen, or framing it could not follow): end it rather than serve unchecked requests.
-    if matches!(verdict, Verdict::LastTracked | Verdict::Unknown)
-        && response.status() != StatusCode::SWITCHING_PROTOCOLS
-    {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+) -> impl Future<Output = Result<Response<ObservedBody>, Infallible>> {
+    async move {
+        let started = Instant::now();
+        let rt = state.runtime();
+        // Claimed first and for every HTTP/1 request, so verdicts and requests stay paired.
+        let verdict = match &conn.framing {
+            Some(verdicts) if req.version() < Version::HTTP_2 => verdicts.claim(),
+            _ => Verdict::Clean,
+        };
+        let log = RequestLog::new(&state, &conn, &req, started);
+        let mut report = Box::new(Finished { state, rt, log });
+        let Finished { state, rt, log } = &mut *report;
+        let response = match run_phases(state, rt, &conn, req, verdict, log).await {
+            Ok(r) => r,
+            Err(reject) => reject_response(log, reject),
+        };
+        let mut response = report.finish(response);
+        // The smuggling guard no longer follows this connection (a protocol switch that did not
+        // happen, or framing it could not follow): end it rather than serve unchecked requests.
+        if matches!(verdict, Verdict::LastTracked | Verdict::Unknown)
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok(response)
     }
-    Ok(response)
 }
 
-async fn run_phases(
-    state: &Arc<NodeState>,
-    rt: &Arc<Runtime>,
-    conn: &ConnInfo,
+#[allow(clippy::manual_async_fn)] // arguments used in place, see `handle`
+fn run_phases<'a>(
+    state: &'a Arc<NodeState>,
+    rt: &'a Arc<Runtime>,
+    conn: &'a ConnInfo,
     mut req: Request<ClientBody>,
     verdict: Verdict,
-    log: &mut RequestLog,
-) -> Result<Response<ResponseBody>, Reject> {
-    admit(rt, &req, verdict)?;
-    let (site_index, host) = site(rt, &req)?;
-    // Read as text once: every view of it as `&str` checks it again.
-    let host_name: &str = &host;
-    let site = &rt.sites[site_index];
-    log.site = Some(site_index);
-    let place = locate(state, rt, conn, &req);
-    log.client_ip = Some(place.ip);
-    log.country = place.country.map(|c| c.code);
-    if let Some(redirect) = rules(site, conn, &req, host_name) {
-        return Ok(redirect);
-    }
-    let route_index = site
-        .cfg
-        .routes
-        .iter()
-        .position(|r| r.matches(req.method(), req.uri().path()));
-    let route = route_index.map(|i| &site.cfg.routes[i]);
-    let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
-    let retryable_route = route.is_some_and(|r| r.retryable);
-    let request_id = request_id(rt, &place, req.headers());
-    log.request_id = request_id.clone();
+    log: &'a mut RequestLog,
+) -> impl Future<Output = Result<Response<ResponseBody>, Reject>> + 'a {
+    async move {
+        admit(rt, &req, verdict)?;
+        let (site_index, host) = site(rt, &req)?;
+        // Read as text once: every view of it as `&str` checks it again.
+        let host_name: &str = &host;
+        let site = &rt.sites[site_index];
+        log.site = Some(site_index);
+        let place = locate(state, rt, conn, &req);
+        log.client_ip = Some(place.ip);
+        log.country = place.country.map(|c| c.code);
+        if let Some(redirect) = rules(site, conn, &req, host_name) {
+            return Ok(redirect);
+        }
+        let route_index = site
+            .cfg
+            .routes
+            .iter()
+            .position(|r| r.matches(req.method(), req.uri().path()));
+        let route = route_index.map(|i| &site.cfg.routes[i]);
+        let pool = route.map_or(crate::config::DEFAULT_POOL, |r| r.pool.as_str());
+        let retryable_route = route.is_some_and(|r| r.retryable);
+        let request_id = request_id(rt, &place, req.headers());
+        log.request_id = request_id.clone();
 
-    // reads: tier 1 → tier 2 → coalesced origin fetch
-    let country = place.country.map(|c| c.code.as_str());
-    let post_body = if crate::cache_path::caches_post(state.cache.as_ref(), site, route, &req) {
-        Some(read_small_body(rt, &mut req).await?)
-    } else {
-        None
-    };
-    let plan = crate::cache_path::plan(
-        state.cache.as_ref(),
-        site,
-        route,
-        &req,
-        post_body.as_ref(),
-        host_name,
-        conn.tls,
-        country,
-        &rt.config.node.region,
-    );
-    let mut cache_forward = None;
-    if let Some(plan) = plan {
-        match crate::cache_path::lookup(plan, &req).await {
-            Decision::Serve(response) => return Ok(response),
-            Decision::ServeAndRefresh(response, ticket) => {
-                let refresh = Refresh {
-                    state: state.clone(),
-                    rt: rt.clone(),
-                    site_index,
-                    route_index,
-                    conn: conn.clone(),
-                    place,
-                    host,
-                    request_id,
-                };
-                refresh.spawn(ticket, req);
-                return Ok(response);
-            }
-            Decision::Forward(forward) => cache_forward = Some(forward),
-        }
-    }
-
-    let order = steer(site, pool, place.country);
-    let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    // A POST answered through the cache (a cached query route) changes nothing.
-    let unsafe_target = (!regionless_cache::invalidation::is_safe_method(req.method())
-        && cache_forward.is_none())
-    .then(|| (req.method().clone(), req.uri().clone()));
-    let mut forwarded = ForwardedRequest::prepare(
-        rt,
-        conn,
-        &place,
-        req,
-        &host,
-        &request_id,
-        upgrade,
-        retryable_route,
-    )
-    .await?;
-    // Only the cache phase reads an answer's fields (to store it, or to find what an unsafe
-    // method invalidates); without it they may stay the origin's lines.
-    forwarded.fields_as_lines =
-        cache_forward.is_none() && (unsafe_target.is_none() || state.cache.is_none());
-    if let Some(forward) = &cache_forward {
-        forward.adjust_upstream(&mut forwarded.headers);
-        match post_body {
-            // The body the key was built from (already read, so `prepare` saw none).
-            Some(body) => forwarded.body = RequestBody::Buffered(body),
-            None => {
-                // A GET body (a "fat GET") is not part of the key, so it must not shape a
-                // response that is stored for everyone.
-                forwarded.body = RequestBody::Empty;
-                forwarded.headers.remove(header::CONTENT_LENGTH);
-                forwarded.headers.remove(header::TRANSFER_ENCODING);
-            }
-        }
-    }
-    if let Some(flags) = &site.flags_header {
-        forwarded
-            .headers
-            .insert(names::X_FEATURE_FLAGS, flags.clone());
-    }
-    let (mut response, origin) = match proxy(
-        state,
-        &rt.config.upstream_headers,
-        site,
-        &order,
-        forwarded,
-        log,
-    )
-    .await
-    {
-        Ok(answer) => answer,
-        Err(reject) => {
-            // stale-if-error: every origin failed, a stored response may still be served.
-            if let Some(stale) = cache_forward.as_ref().and_then(|f| f.on_failure()) {
-                log.error = Some(reject.reason);
-                return Ok(stale);
-            }
-            return Err(reject);
-        }
-    };
-    if let (Some(client_upgrade), true) = (
-        client_upgrade,
-        response.status() == StatusCode::SWITCHING_PROTOCOLS,
-    ) {
-        // Upgrades always go through hyper's client (see `attempt`), whose response can
-        // hand over its connection.
-        let (parts, body) = response.into_parts();
-        response = match body {
-            OriginBody::Pooled(incoming) => {
-                let mut upgraded = Response::from_parts(parts, incoming);
-                tunnel(
-                    client_upgrade,
-                    &mut upgraded,
-                    state.close_connections.clone(),
-                );
-                upgraded.map(OriginBody::Pooled)
-            }
-            direct => Response::from_parts(parts, direct),
+        // reads: tier 1 → tier 2 → coalesced origin fetch
+        let country = place.country.map(|c| c.code.as_str());
+        let post_body = if crate::cache_path::caches_post(state.cache.as_ref(), site, route, &req) {
+            Some(read_small_body(rt, &mut req).await?)
+        } else {
+            None
         };
-    }
-    let mut response = respond(rt, site, origin, response, log);
-    if let (Some((method, uri)), Some(cache)) = (unsafe_target, &state.cache) {
-        // Both tiers before the response leaves: a client that sends a GET after its POST
-        // must not be served the old entry from tier 2 (nor tier 1 refilled from it),
-        // whichever node or thread takes that GET.
-        let keys = invalidated_keys(site, &method, &uri, host_name, conn.tls, &response);
-        for key in keys {
-            cache.invalidate(&key).await;
-        }
-    }
-    Ok(match cache_forward {
-        Some(forward) => forward.complete(response),
-        None => {
-            let reason = bypass_reason(state, site, route);
-            match (
-                &mut log.origin_lines,
-                crate::cache_path::fixed_bypass_labels(reason),
-            ) {
-                // Fields kept as lines never include a `Cache-Status` or `Surrogate-Control`
-                // (`origin_h1` reads such heads into a map), so the fixed labels apply and go
-                // out with the lines: the response's map stays empty.
-                (Some(lines), Some(labels)) => lines.labels = Some(labels),
-                _ => crate::cache_path::label_bypass(&mut response, reason),
+        let plan = crate::cache_path::plan(
+            state.cache.as_ref(),
+            site,
+            route,
+            &req,
+            post_body.as_ref(),
+            host_name,
+            conn.tls,
+            country,
+            &rt.config.node.region,
+        );
+        let mut cache_forward = None;
+        if let Some(plan) = plan {
+            match crate::cache_path::lookup(plan, &req).await {
+                Decision::Serve(response) => return Ok(response),
+                Decision::ServeAndRefresh(response, ticket) => {
+                    let refresh = Refresh {
+                        state: state.clone(),
+                        rt: rt.clone(),
+                        site_index,
+                        route_index,
+                        conn: conn.clone(),
+                        place,
+                        host,
+                        request_id,
+                    };
+                    refresh.spawn(ticket, req);
+                    return Ok(response);
+                }
+                Decision::Forward(forward) => cache_forward = Some(forward),
             }
-            response
         }
-    })
+
+        let order = steer(site, pool, place.country);
+        let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        // A POST answered through the cache (a cached query route) changes nothing.
+        let unsafe_target = (!regionless_cache::invalidation::is_safe_method(req.method())
+            && cache_forward.is_none())
+        .then(|| (req.method().clone(), req.uri().clone()));
+        let mut forwarded = ForwardedRequest::prepare(
+            rt,
+            conn,
+            &place,
+            req,
+            &host,
+            &request_id,
+            upgrade,
+            retryable_route,
+        )
+        .await?;
+        // Only the cache phase reads an answer's fields (to store it, or to find what an unsafe
+        // method invalidates); without it they may stay the origin's lines.
+        forwarded.fields_as_lines =
+            cache_forward.is_none() && (unsafe_target.is_none() || state.cache.is_none());
+        if let Some(forward) = &cache_forward {
+            forward.adjust_upstream(&mut forwarded.headers);
+            match post_body {
+                // The body the key was built from (already read, so `prepare` saw none).
+                Some(body) => forwarded.body = RequestBody::Buffered(body),
+                None => {
+                    // A GET body (a "fat GET") is not part of the key, so it must not shape a
+                    // response that is stored for everyone.
+                    forwarded.body = RequestBody::Empty;
+                    forwarded.headers.remove(header::CONTENT_LENGTH);
+                    forwarded.headers.remove(header::TRANSFER_ENCODING);
+                }
+            }
+        }
+        if let Some(flags) = &site.flags_header {
+            forwarded
+                .headers
+                .insert(names::X_FEATURE_FLAGS, flags.clone());
+        }
+        let (mut response, origin) = match proxy(
+            state,
+            &rt.config.upstream_headers,
+            site,
+            &order,
+            forwarded,
+            log,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(reject) => {
+                // stale-if-error: every origin failed, a stored response may still be served.
+                if let Some(stale) = cache_forward.as_ref().and_then(|f| f.on_failure()) {
+                    log.error = Some(reject.reason);
+                    return Ok(stale);
+                }
+                return Err(reject);
+            }
+        };
+        if let (Some(client_upgrade), true) = (
+            client_upgrade,
+            response.status() == StatusCode::SWITCHING_PROTOCOLS,
+        ) {
+            // Upgrades always go through hyper's client (see `attempt`), whose response can
+            // hand over its connection.
+            let (parts, body) = response.into_parts();
+            response = match body {
+                OriginBody::Pooled(incoming) => {
+                    let mut upgraded = Response::from_parts(parts, incoming);
+                    tunnel(
+                        client_upgrade,
+                        &mut upgraded,
+                        state.close_connections.clone(),
+                    );
+                    upgraded.map(OriginBody::Pooled)
+                }
+                direct => Response::from_parts(parts, direct),
+            };
+        }
+        let mut response = respond(rt, site, origin, response, log);
+        if let (Some((method, uri)), Some(cache)) = (unsafe_target, &state.cache) {
+            // Both tiers before the response leaves: a client that sends a GET after its POST
+            // must not be served the old entry from tier 2 (nor tier 1 refilled from it),
+            // whichever node or thread takes that GET.
+            let keys = invalidated_keys(site, &method, &uri, host_name, conn.tls, &response);
+            for key in keys {
+                cache.invalidate(&key).await;
+            }
+        }
+        Ok(match cache_forward {
+            Some(forward) => forward.complete(response),
+            None => {
+                let reason = bypass_reason(state, site, route);
+                match (
+                    &mut log.origin_lines,
+                    crate::cache_path::fixed_bypass_labels(reason),
+                ) {
+                    // Fields kept as lines never include a `Cache-Status` or `Surrogate-Control`
+                    // (`origin_h1` reads such heads into a map), so the fixed labels apply and go
+                    // out with the lines: the response's map stays empty.
+                    (Some(lines), Some(labels)) => lines.labels = Some(labels),
+                    _ => crate::cache_path::label_bypass(&mut response, reason),
+                }
+                response
+            }
+        })
+    }
 }
 
 /// Reads a request body whose length is known and small (a cached POST route keys on it),
@@ -1088,186 +1100,190 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Sends the request to origins in steering order until one answers, within the request's
 /// time budget, the per-request attempt limit and the node-wide retry budget.
-async fn proxy<'s>(
-    state: &NodeState,
-    upstream: &UpstreamHeaders,
+#[allow(clippy::manual_async_fn)] // arguments used in place, see `handle`
+fn proxy<'a, 's: 'a>(
+    state: &'a NodeState,
+    upstream: &'a UpstreamHeaders,
     site: &'s SiteRuntime,
-    order: &[usize],
+    order: &'a [usize],
     mut fwd: ForwardedRequest,
-    log: &mut RequestLog,
-) -> Result<(Response<OriginBody>, &'s OriginRuntime), Reject> {
-    if order.is_empty() {
-        return Err(Reject::new(
-            StatusCode::BAD_GATEWAY,
-            "no origin is configured for this route",
-        ));
-    }
-    // The whole-request timeout counts from the request's arrival.
-    let deadline = log.started + site.cfg.timeouts.request;
-    let max_attempts = (site.cfg.retries.attempts as usize).min(order.len());
-    let hedging = site.cfg.retries.hedge
-        && fwd.replay_safe
-        && matches!(fwd.body, RequestBody::Empty)
-        && matches!(fwd.method, Method::GET | Method::HEAD);
-    let as_lines = fwd.fields_as_lines;
-    let mut next = 0usize;
-    // Without hedging there is never more than one attempt in flight: it is awaited inline,
-    // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
-    // created on the first hedged launch (creating one allocates).
-    let mut queued: Option<(usize, AttemptRequest)> = None;
-    let mut inflight = None;
-    let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
-    // Borrowed until an attempt fails: most requests never need the message.
-    let mut last_error: Cow<'static, str> = Cow::Borrowed("no attempt was made");
-    let mut any_timeout = false;
-
-    let launch = |fwd: &mut ForwardedRequest,
-                  next: &mut usize,
-                  queued: &mut Option<(usize, AttemptRequest)>,
-                  inflight: &mut Option<FuturesUnordered<_>>|
-     -> Result<bool, Reject> {
-        let Some(body) = fwd.body_for_attempt() else {
-            return Ok(false);
-        };
-        let index = order[*next];
-        *next += 1;
-        let last = *next >= max_attempts;
-        let req = fwd.request_for(&site.origins[index], body, last)?;
-        if hedging {
-            inflight
-                .get_or_insert_with(FuturesUnordered::new)
-                .push(attempt(upstream, site, index, req, deadline, as_lines));
-        } else {
-            *queued = Some((index, req));
+    log: &'a mut RequestLog,
+) -> impl Future<Output = Result<(Response<OriginBody>, &'s OriginRuntime), Reject>> + 'a {
+    async move {
+        if order.is_empty() {
+            return Err(Reject::new(
+                StatusCode::BAD_GATEWAY,
+                "no origin is configured for this route",
+            ));
         }
-        Ok(true)
-    };
-    launch(&mut fwd, &mut next, &mut queued, &mut inflight)?;
-    log.attempts = 1;
-    // Every request that reaches an origin earns the retry budget its share.
-    state.budget.load().record_request(log.started);
-    let mut hedged = false;
+        // The whole-request timeout counts from the request's arrival.
+        let deadline = log.started + site.cfg.timeouts.request;
+        let max_attempts = (site.cfg.retries.attempts as usize).min(order.len());
+        let hedging = site.cfg.retries.hedge
+            && fwd.replay_safe
+            && matches!(fwd.body, RequestBody::Empty)
+            && matches!(fwd.method, Method::GET | Method::HEAD);
+        let as_lines = fwd.fields_as_lines;
+        let mut next = 0usize;
+        // Without hedging there is never more than one attempt in flight: it is awaited inline,
+        // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
+        // created on the first hedged launch (creating one allocates).
+        let mut queued: Option<(usize, AttemptRequest)> = None;
+        let mut inflight = None;
+        let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
+        // Borrowed until an attempt fails: most requests never need the message.
+        let mut last_error: Cow<'static, str> = Cow::Borrowed("no attempt was made");
+        let mut any_timeout = false;
 
-    loop {
-        let in_flight = inflight.as_ref().map_or(0, FuturesUnordered::len);
-        let hedge_at = if hedging && !hedged && in_flight == 1 && next < max_attempts {
-            let first = &site.origins[order[next - 1]];
-            let p95 = first
-                .health
-                .p95_ttfb()
-                .unwrap_or(site.cfg.timeouts.first_byte);
-            Some(log.started + p95.max(site.cfg.retries.hedge_min_delay))
-        } else {
-            None
-        };
-        // Every attempt's own timeout is capped by the request deadline, so waiting for the
-        // next outcome can never outlive the budget; only a hedge needs a second timer.
-        let done = match (queued.take(), hedge_at) {
-            (Some((index, req)), _) => {
-                Some(attempt(upstream, site, index, req, deadline, as_lines).await)
+        let launch = |fwd: &mut ForwardedRequest,
+                      next: &mut usize,
+                      queued: &mut Option<(usize, AttemptRequest)>,
+                      inflight: &mut Option<FuturesUnordered<_>>|
+         -> Result<bool, Reject> {
+            let Some(body) = fwd.body_for_attempt() else {
+                return Ok(false);
+            };
+            let index = order[*next];
+            *next += 1;
+            let last = *next >= max_attempts;
+            let req = fwd.request_for(&site.origins[index], body, last)?;
+            if hedging {
+                inflight
+                    .get_or_insert_with(FuturesUnordered::new)
+                    .push(attempt(upstream, site, index, req, deadline, as_lines));
+            } else {
+                *queued = Some((index, req));
             }
-            (None, None) => next_done(&mut inflight).await,
-            (None, Some(at)) => tokio::select! {
-                biased;
-                done = next_done(&mut inflight) => done,
-                _ = tokio::time::sleep_until(at.into()) => {
-                    hedged = true;
-                    if state.budget.load().try_withdraw() {
-                        if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
-                            log.attempts += 1;
-                            site.metrics.hedges.inc();
-                        }
-                    } else {
-                        state.metrics.retry_budget_exhausted.inc();
-                    }
-                    continue;
+            Ok(true)
+        };
+        launch(&mut fwd, &mut next, &mut queued, &mut inflight)?;
+        log.attempts = 1;
+        // Every request that reaches an origin earns the retry budget its share.
+        state.budget.load().record_request(log.started);
+        let mut hedged = false;
+
+        loop {
+            let in_flight = inflight.as_ref().map_or(0, FuturesUnordered::len);
+            let hedge_at = if hedging && !hedged && in_flight == 1 && next < max_attempts {
+                let first = &site.origins[order[next - 1]];
+                let p95 = first
+                    .health
+                    .p95_ttfb()
+                    .unwrap_or(site.cfg.timeouts.first_byte);
+                Some(log.started + p95.max(site.cfg.retries.hedge_min_delay))
+            } else {
+                None
+            };
+            // Every attempt's own timeout is capped by the request deadline, so waiting for the
+            // next outcome can never outlive the budget; only a hedge needs a second timer.
+            let done = match (queued.take(), hedge_at) {
+                (Some((index, req)), _) => {
+                    Some(attempt(upstream, site, index, req, deadline, as_lines).await)
                 }
-            },
-        };
-        let Some((index, outcome)) = done else { break };
-        let origin = &site.origins[index];
-        if let Outcome::Answer(resp, ttfb) = outcome {
-            origin.metrics.attempts_ok.inc();
-            origin.metrics.ttfb.observe(ttfb);
-            log.origin_ttfb = Some(ttfb);
-            return Ok((resp, origin));
-        }
-        state
-            .metrics
-            .attempts
-            .get_or_create(&crate::metrics::AttemptLabels {
-                site: site.cfg.name.clone(),
-                origin: origin.cfg.name.clone(),
-                outcome: outcome.label(),
-            })
-            .inc();
-        let retry_ok = match outcome {
-            Outcome::Answer(..) => false,
-            Outcome::BadStatus(resp, ttfb) => {
-                last_error =
-                    format!("origin {} answered {}", origin.cfg.name, resp.status()).into();
-                let ok = fwd.replay_safe || resp.status() == StatusCode::TOO_MANY_REQUESTS;
-                fallback = Some((resp, index, ttfb));
-                ok
+                (None, None) => next_done(&mut inflight).await,
+                (None, Some(at)) => tokio::select! {
+                    biased;
+                    done = next_done(&mut inflight) => done,
+                    _ = tokio::time::sleep_until(at.into()) => {
+                        hedged = true;
+                        if state.budget.load().try_withdraw() {
+                            if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
+                                log.attempts += 1;
+                                site.metrics.hedges.inc();
+                            }
+                        } else {
+                            state.metrics.retry_budget_exhausted.inc();
+                        }
+                        continue;
+                    }
+                },
+            };
+            let Some((index, outcome)) = done else { break };
+            let origin = &site.origins[index];
+            if let Outcome::Answer(resp, ttfb) = outcome {
+                origin.metrics.attempts_ok.inc();
+                origin.metrics.ttfb.observe(ttfb);
+                log.origin_ttfb = Some(ttfb);
+                return Ok((resp, origin));
             }
-            Outcome::ConnectFailed(e) => {
-                last_error = format!("cannot connect to origin {}: {e}", origin.cfg.name).into();
-                true
+            state
+                .metrics
+                .attempts
+                .get_or_create(&crate::metrics::AttemptLabels {
+                    site: site.cfg.name.clone(),
+                    origin: origin.cfg.name.clone(),
+                    outcome: outcome.label(),
+                })
+                .inc();
+            let retry_ok = match outcome {
+                Outcome::Answer(..) => false,
+                Outcome::BadStatus(resp, ttfb) => {
+                    last_error =
+                        format!("origin {} answered {}", origin.cfg.name, resp.status()).into();
+                    let ok = fwd.replay_safe || resp.status() == StatusCode::TOO_MANY_REQUESTS;
+                    fallback = Some((resp, index, ttfb));
+                    ok
+                }
+                Outcome::ConnectFailed(e) => {
+                    last_error =
+                        format!("cannot connect to origin {}: {e}", origin.cfg.name).into();
+                    true
+                }
+                Outcome::TimedOut => {
+                    any_timeout = true;
+                    last_error = if Instant::now() >= deadline {
+                        "no origin answered within the request's time budget".into()
+                    } else {
+                        format!(
+                            "origin {} sent no response within the first-byte deadline",
+                            origin.cfg.name
+                        )
+                        .into()
+                    };
+                    fwd.replay_safe
+                }
+                Outcome::Failed(e) => {
+                    last_error = format!("origin {} failed: {e}", origin.cfg.name).into();
+                    fwd.replay_safe
+                }
+            };
+            if fwd.body_fault() != Fault::None {
+                return Err(body_fault_reject(fwd.body_fault()));
             }
-            Outcome::TimedOut => {
-                any_timeout = true;
-                last_error = if Instant::now() >= deadline {
-                    "no origin answered within the request's time budget".into()
+            let more = retry_ok && next < max_attempts && Instant::now() < deadline;
+            if more && inflight.as_ref().is_none_or(FuturesUnordered::is_empty) {
+                if state.budget.load().try_withdraw() {
+                    if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
+                        log.attempts += 1;
+                        site.metrics.failovers.inc();
+                        // A replaced answer is worth nothing now: the next origin decides.
+                        fallback = None;
+                    }
                 } else {
-                    format!(
-                        "origin {} sent no response within the first-byte deadline",
-                        origin.cfg.name
-                    )
-                    .into()
-                };
-                fwd.replay_safe
+                    state.metrics.retry_budget_exhausted.inc();
+                    last_error.to_mut().push_str(" (retry budget exhausted)");
+                }
             }
-            Outcome::Failed(e) => {
-                last_error = format!("origin {} failed: {e}", origin.cfg.name).into();
-                fwd.replay_safe
+            if inflight.as_ref().is_none_or(FuturesUnordered::is_empty) && queued.is_none() {
+                break;
             }
-        };
+        }
+        if let Some((resp, index, ttfb)) = fallback {
+            log.origin_ttfb = Some(ttfb);
+            return Ok((resp, &site.origins[index]));
+        }
         if fwd.body_fault() != Fault::None {
             return Err(body_fault_reject(fwd.body_fault()));
         }
-        let more = retry_ok && next < max_attempts && Instant::now() < deadline;
-        if more && inflight.as_ref().is_none_or(FuturesUnordered::is_empty) {
-            if state.budget.load().try_withdraw() {
-                if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
-                    log.attempts += 1;
-                    site.metrics.failovers.inc();
-                    // A replaced answer is worth nothing now: the next origin decides.
-                    fallback = None;
-                }
-            } else {
-                state.metrics.retry_budget_exhausted.inc();
-                last_error.to_mut().push_str(" (retry budget exhausted)");
-            }
-        }
-        if inflight.as_ref().is_none_or(FuturesUnordered::is_empty) && queued.is_none() {
-            break;
-        }
+        let last_error = last_error.into_owned();
+        log.error = Some(last_error.clone());
+        let status = if any_timeout {
+            StatusCode::GATEWAY_TIMEOUT
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        Err(Reject::new(status, last_error))
     }
-    if let Some((resp, index, ttfb)) = fallback {
-        log.origin_ttfb = Some(ttfb);
-        return Ok((resp, &site.origins[index]));
-    }
-    if fwd.body_fault() != Fault::None {
-        return Err(body_fault_reject(fwd.body_fault()));
-    }
-    let last_error = last_error.into_owned();
-    log.error = Some(last_error.clone());
-    let status = if any_timeout {
-        StatusCode::GATEWAY_TIMEOUT
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
-    Err(Reject::new(status, last_error))
 }
 
 /// The next hedged attempt to finish, or None when none is racing.

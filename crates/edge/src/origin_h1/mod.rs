@@ -129,61 +129,67 @@ impl DirectOrigin {
     /// keeps the two sets apart), and returns the response once its head has arrived.
     /// With `as_lines`, the response's fields may come as lines in its body
     /// ([`DirectBody::take_lines`]) instead of in its map (see [`parse_response_head`]).
-    pub async fn send(
-        &self,
+    ///
+    /// Not an `async fn`: that would keep `req` twice in its state (the argument and its
+    /// rebinding) and copy it between them; the `async move` block uses it in place.
+    #[allow(clippy::manual_async_fn)] // arguments used in place, see above
+    pub fn send<'a>(
+        &'a self,
         req: Request<UpstreamBody>,
-        added: impl FnOnce(&mut Vec<u8>),
-        as_lines: Option<AsLines<'_>>,
-    ) -> Result<Response<DirectBody>, ExchangeError> {
-        let (parts, body) = req.into_parts();
-        let payload = if body.is_end_stream() {
-            Bytes::new()
-        } else {
-            body.collect()
-                .await
-                .map_err(ExchangeError::RequestBody)?
-                .to_bytes()
-        };
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut out = Vec::with_capacity(512 + payload.len().min(INLINE_BODY));
-        write_request_head(
-            &mut out,
-            &parts.method,
-            target,
-            added,
-            &parts.headers,
-            payload.len() as u64,
-        );
-        let inline = payload.len() <= INLINE_BODY;
-        if inline {
-            out.extend_from_slice(&payload);
-        }
-        let rest: &[u8] = if inline { &[] } else { &payload };
-        let idempotent = crate::headers::is_idempotent(&parts.method);
-        loop {
-            let (mut conn, reused) = match self.pool.take() {
-                Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+        added: impl FnOnce(&mut Vec<u8>) + 'a,
+        as_lines: Option<AsLines<'a>>,
+    ) -> impl std::future::Future<Output = Result<Response<DirectBody>, ExchangeError>> + 'a {
+        async move {
+            let (parts, body) = req.into_parts();
+            let payload = if body.is_end_stream() {
+                Bytes::new()
+            } else {
+                body.collect()
+                    .await
+                    .map_err(ExchangeError::RequestBody)?
+                    .to_bytes()
             };
-            match exchange(&mut conn, &out, rest, &parts.method, as_lines).await {
-                Ok((head, leftover)) => {
-                    let mut body = DirectBody::new(
-                        conn,
-                        leftover,
-                        head.framing,
-                        head.keep_alive,
-                        self.pool.clone(),
-                    );
-                    body.lines = head.lines;
-                    let mut response = Response::new(body);
-                    *response.status_mut() = head.status;
-                    *response.headers_mut() = head.headers;
-                    return Ok(response);
+            let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut out = Vec::with_capacity(512 + payload.len().min(INLINE_BODY));
+            write_request_head(
+                &mut out,
+                &parts.method,
+                target,
+                added,
+                &parts.headers,
+                payload.len() as u64,
+            );
+            let inline = payload.len() <= INLINE_BODY;
+            if inline {
+                out.extend_from_slice(&payload);
+            }
+            let rest: &[u8] = if inline { &[] } else { &payload };
+            let idempotent = crate::headers::is_idempotent(&parts.method);
+            loop {
+                let (mut conn, reused) = match self.pool.take() {
+                    Some(conn) => (conn, true),
+                    None => (self.connect().await?, false),
+                };
+                match exchange(&mut conn, &out, rest, &parts.method, as_lines).await {
+                    Ok((head, leftover)) => {
+                        let mut body = DirectBody::new(
+                            conn,
+                            leftover,
+                            head.framing,
+                            head.keep_alive,
+                            self.pool.clone(),
+                        );
+                        body.lines = head.lines;
+                        let mut response = Response::new(body);
+                        *response.status_mut() = head.status;
+                        *response.headers_mut() = head.headers;
+                        return Ok(response);
+                    }
+                    // The origin closed an idle connection just as it was taken: go again on
+                    // another (or a new) one, as nginx and hyper do.
+                    Err(e) if reused && idempotent && e.is_stale_connection() => continue,
+                    Err(e) => return Err(e),
                 }
-                // The origin closed an idle connection just as it was taken: go again on
-                // another (or a new) one, as nginx and hyper do.
-                Err(e) if reused && idempotent && e.is_stale_connection() => continue,
-                Err(e) => return Err(e),
             }
         }
     }
