@@ -186,7 +186,7 @@ fn run_phases<'a>(
             }
         }
 
-        let order = steer(site, pool, place.country);
+        let order = steer(site, pool, place.country, log.started);
         let upgrade = req.version() == Version::HTTP_11 && wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         // A POST answered through the cache (a cached query route) changes nothing.
@@ -395,7 +395,7 @@ impl Refresh {
             };
             let forward = crate::cache_path::Forward::refresh(plan, ticket, req.headers().clone());
             let mut log = RequestLog::new(&self.state, &self.conn, &req, Instant::now());
-            let order = steer(site, pool, self.place.country);
+            let order = steer(site, pool, self.place.country, Instant::now());
             let Ok(mut forwarded) = ForwardedRequest::prepare(
                 &self.rt,
                 &self.conn,
@@ -635,6 +635,7 @@ fn steer<'s>(
     site: &'s SiteRuntime,
     pool: &str,
     country: Option<&'static Country>,
+    now: Instant,
 ) -> Cow<'s, [usize]> {
     let Some(members) = site.pools.get(pool) else {
         return Cow::Borrowed(&[]);
@@ -643,7 +644,9 @@ fn steer<'s>(
     if members.len() == 1 {
         return Cow::Borrowed(members);
     }
-    let candidates: Vec<Candidate<'_>> = members
+    // On the stack up to 8 origins, and the ranked order turned into pool indices in place:
+    // one allocation per request of a multi-origin site rather than four.
+    let candidates: smallvec::SmallVec<[Candidate<'_>; 8]> = members
         .iter()
         .map(|&i| {
             let o = &site.origins[i];
@@ -660,10 +663,14 @@ fn steer<'s>(
         country,
         &site.default_region,
         &candidates,
-        Instant::now(),
+        now,
         &mut rand::thread_rng(),
     );
-    Cow::Owned(ranked.into_iter().map(|k| members[k]).collect())
+    let mut order = ranked;
+    for k in &mut order {
+        *k = members[*k];
+    }
+    Cow::Owned(order)
 }
 
 /// The request's id as a header value (sent upstream and to the client, logged), built once.

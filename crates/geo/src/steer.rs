@@ -2,7 +2,8 @@
 //!
 //! [`rank`] turns a policy, the client's country and the origin pool into an attempt order.
 //! It is a pure function of its inputs (plus the caller's random generator, for weighted
-//! shuffles), runs on every request, and allocates two small vectors.
+//! shuffles), runs on every request of a multi-origin site, and allocates only the order it
+//! returns (up to 8 origins).
 //!
 //! The order is built from, most significant first:
 //! 1. availability: origins that are ejected or busy go after all available ones, keeping
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::country::{Continent, Country, CountryCode};
 use crate::health::OriginHealth;
@@ -136,7 +138,8 @@ pub fn rank(
         Policy::Failover => Mode::Given,
     };
 
-    let mut keys: Vec<Key<'_>> = candidates
+    // Inline up to 8 origins: this runs on every request of a multi-origin site.
+    let mut keys: SmallVec<[Key<'_>; 8]> = candidates
         .iter()
         .enumerate()
         .map(|(idx, c)| {
@@ -155,14 +158,9 @@ pub fn rank(
                 ),
                 Mode::Given => (false, idx as f64, ""),
             };
-            let within = if c.weight == 0 {
-                idx as f64
-            } else {
-                // An exponential variate with rate `weight`: sorting these ascending is the
-                // Efraimidis–Spirakis weighted shuffle (u^(1/w) descending), in log space.
-                let u: f64 = rng.gen();
-                -(1.0 - u).ln() / f64::from(c.weight)
-            };
+            // Weight-0 origins keep their given order; weighted ones get their random key
+            // below, and only if they share a place with another origin.
+            let within = if c.weight == 0 { idx as f64 } else { 0.0 };
             Key {
                 unavailable: !c.health.is_available(now),
                 backup: c.backup,
@@ -171,11 +169,23 @@ pub fn rank(
                 policy_key,
                 region,
                 within,
+                weight: c.weight,
                 idx,
             }
         })
         .collect();
     keys.sort_by(Key::cmp);
+    // The weighted shuffle only orders origins that tie on everything before it (several
+    // origins in one region); most pools have none, and skip the random draws.
+    if keys.windows(2).any(|w| Key::same_place(&w[0], &w[1])) {
+        for k in keys.iter_mut().filter(|k| k.weight > 0) {
+            // An exponential variate with rate `weight`: sorting these ascending is the
+            // Efraimidis–Spirakis weighted shuffle (u^(1/w) descending), in log space.
+            let u: f64 = rng.gen();
+            k.within = -(1.0 - u).ln() / f64::from(k.weight);
+        }
+        keys.sort_by(Key::cmp);
+    }
     keys.into_iter().map(|k| k.idx).collect()
 }
 
@@ -194,11 +204,13 @@ struct Key<'r> {
     policy_key: f64,
     region: &'r str,
     within: f64,
+    weight: u32,
     idx: usize,
 }
 
 impl Key<'_> {
-    fn cmp(a: &Self, b: &Self) -> Ordering {
+    /// Equal in everything the order is decided by before the weighted shuffle.
+    fn place(a: &Self, b: &Self) -> Ordering {
         a.unavailable
             .cmp(&b.unavailable)
             .then(a.backup.cmp(&b.backup))
@@ -206,6 +218,14 @@ impl Key<'_> {
             .then(a.off_target.cmp(&b.off_target))
             .then(a.policy_key.total_cmp(&b.policy_key))
             .then_with(|| a.region.cmp(b.region))
+    }
+
+    fn same_place(a: &Self, b: &Self) -> bool {
+        Key::place(a, b) == Ordering::Equal
+    }
+
+    fn cmp(a: &Self, b: &Self) -> Ordering {
+        Key::place(a, b)
             .then(a.within.total_cmp(&b.within))
             .then(a.idx.cmp(&b.idx))
     }

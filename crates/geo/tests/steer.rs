@@ -449,3 +449,61 @@ fn geo_map_lookup_and_serde() {
     assert_eq!(parsed.region_for(c("CN").unwrap()), Some("us-west"));
     assert_eq!(parsed.region_for(c("FR").unwrap()), Some("eu-central"));
 }
+
+/// Counts the random numbers it is asked for.
+struct CountingRng {
+    inner: StdRng,
+    draws: usize,
+}
+
+impl rand::RngCore for CountingRng {
+    fn next_u32(&mut self) -> u32 {
+        self.draws += 1;
+        self.inner.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.draws += 1;
+        self.inner.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.draws += 1;
+        self.inner.fill_bytes(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.draws += 1;
+        self.inner.try_fill_bytes(dest)
+    }
+}
+
+#[test]
+fn the_weighted_shuffle_draws_only_for_origins_sharing_a_place() {
+    let cat = regions();
+    let (fra, hio) = (cat.get("eu-central").unwrap(), cat.get("us-west").unwrap());
+    let mut counting = CountingRng {
+        inner: rng(),
+        draws: 0,
+    };
+    // One origin per region: the order is decided before any shuffle.
+    let distinct = Pool::new(vec![(fra, 1, false), (hio, 1, false)]);
+    let order = rank(
+        &Policy::Proximity,
+        c("DE"),
+        fra,
+        &distinct.candidates(),
+        Instant::now(),
+        &mut counting,
+    );
+    assert_eq!((order, counting.draws), (vec![0, 1], 0));
+    // Two in one region: both get their weighted random key.
+    let shared = Pool::new(vec![(hio, 1, false), (fra, 1, false), (fra, 3, false)]);
+    let order = rank(
+        &Policy::Proximity,
+        c("DE"),
+        fra,
+        &shared.candidates(),
+        Instant::now(),
+        &mut counting,
+    );
+    assert_eq!(order[2], 0);
+    assert_eq!(counting.draws, 3, "one draw per weighted origin");
+}
