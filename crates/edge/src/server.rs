@@ -126,7 +126,7 @@ struct Connection {
 /// The serving future is created inside `select!` rather than captured: a captured future
 /// is kept in the task beside the copy `select!` polls, which made every connection's task
 /// twice as large (34 KB). TLS connections are served from a box, so a plain connection's
-/// task is not sized for a TLS session and hyper's HTTP/2 state (about 9.7 KB instead of 17).
+/// task is not sized for a TLS session and hyper's HTTP/2 state (10 KB instead of 17).
 async fn connection_task<G>(
     connection: Connection,
     tls: Option<TlsAcceptor>,

@@ -25,10 +25,11 @@
 //! Packing: with `node.adaptive_threads` (the default) only threads `0..in_use` take
 //! connections, starting with one; [`crate::packing`] decides from each thread's busy time
 //! (from its `schedstat`, or where there is none its runtime's park hooks) and the machine's
-//! idle CPU when to use more or fewer. A plain HTTP/1.1 connection on a thread that should give connections up moves
-//! itself between two requests (nothing read, nothing in flight): its socket leaves this
-//! thread's reactor and goes through the target's inbox like a handed-over new connection.
-//! TLS connections and connections hyper serves stay where they are until they close.
+//! idle CPU when to use more or fewer. A plain HTTP/1.1 connection on a thread that should
+//! give connections up moves itself between two requests (nothing read, nothing in flight):
+//! its socket leaves this thread's reactor and goes through the target's inbox like a
+//! handed-over new connection. TLS connections and connections hyper serves stay where they
+//! are until they close.
 
 use std::cell::Cell;
 use std::io;
