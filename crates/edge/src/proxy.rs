@@ -646,6 +646,9 @@ fn steer<'s>(
     }
     // On the stack up to 8 origins, and the ranked order turned into pool indices in place:
     // one allocation per request of a multi-origin site rather than four.
+    // Distances computed when the config loaded: to the client's country, or for a client
+    // of unknown country to the site's default region (where ranking places it).
+    let country_index = country.and_then(|c| regionless_geo::country_index(c.code));
     let candidates: smallvec::SmallVec<[Candidate<'_>; 8]> = members
         .iter()
         .map(|&i| {
@@ -655,6 +658,10 @@ fn steer<'s>(
                 weight: o.cfg.weight,
                 backup: o.cfg.backup,
                 health: &o.health,
+                distance_km: match country {
+                    None => Some(o.km_from_default_region),
+                    Some(_) => country_index.and_then(|c| o.km_by_country.get(c).copied()),
+                },
             }
         })
         .collect();

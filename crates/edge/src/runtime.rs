@@ -26,6 +26,11 @@ pub struct OriginRuntime {
     /// The Host header sent to this origin.
     pub host_header: HeaderValue,
     pub metrics: OriginMetrics,
+    /// Distance from `region` to every country, in `regionless_geo::countries()` order, and
+    /// to the site's default region (where a client of unknown country is placed): steering
+    /// reads these instead of computing great-circle distances per request.
+    pub km_by_country: Box<[f64]>,
+    pub km_from_default_region: f64,
 }
 
 /// One site as the request path sees it.
@@ -154,7 +159,11 @@ impl Runtime {
                     clients.direct(&o.scheme, &o.authority, o.protocol, s.timeouts.connect);
                 let region = region_of(&config, &o.region);
                 pools.entry(o.pool.clone()).or_default().push(oi);
+                let default_region = region_of(&config, &s.default_region);
                 origins.push(OriginRuntime {
+                    km_by_country: region.km_by_country(),
+                    km_from_default_region: region
+                        .distance_km(default_region.lat, default_region.lon),
                     label: header_value(&format!("{}@{}", o.name, o.region)),
                     host_header: header_value(o.authority.as_str()),
                     cfg: o.clone(),

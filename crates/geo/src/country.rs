@@ -262,6 +262,12 @@ pub fn country(code: CountryCode) -> Option<&'static Country> {
         .map(|i| &COUNTRIES[i])
 }
 
+/// The position of `code` in [`countries`], for tables kept in the same order (such as
+/// [`crate::Region::km_by_country`]); `None` if the code is not assigned.
+pub fn country_index(code: CountryCode) -> Option<usize> {
+    COUNTRIES.binary_search_by_key(&code, |c| c.code).ok()
+}
+
 /// The table row for a code given as text in either case; `None` if malformed or unassigned.
 pub fn country_by_str(s: &str) -> Option<&'static Country> {
     CountryCode::parse(s).and_then(country)

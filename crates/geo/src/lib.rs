@@ -30,8 +30,8 @@ pub mod steer;
 
 pub use client::{client_ip, TrustedProxies};
 pub use country::{
-    countries, country, country_by_str, country_from_header, Continent, Country, CountryCode,
-    ParseCodeError,
+    countries, country, country_by_str, country_from_header, country_index, Continent, Country,
+    CountryCode, ParseCodeError,
 };
 pub use distance::great_circle_km;
 pub use geoip::{GeoError, GeoIp, GeoIpInfo};

@@ -44,6 +44,16 @@ impl Region {
     pub fn distance_km(&self, lat: f64, lon: f64) -> f64 {
         great_circle_km(self.lat, self.lon, lat, lon)
     }
+
+    /// [`Region::distance_km`] to every country's point, in [`crate::countries`] order
+    /// (index with [`crate::country_index`]): computed once per origin when a config loads,
+    /// so ranking a pool costs no trigonometry per request.
+    pub fn km_by_country(&self) -> Box<[f64]> {
+        crate::countries()
+            .iter()
+            .map(|c| self.distance_km(c.lat, c.lon))
+            .collect()
+    }
 }
 
 // (name, city, lat, lon) exactly as listed in DESIGN.md.

@@ -82,6 +82,9 @@ pub struct Candidate<'a> {
     pub backup: bool,
     /// Live health and latency.
     pub health: &'a OriginHealth,
+    /// The distance from [`client_point`] to `region`, when the caller has it at hand (from
+    /// [`Region::km_by_country`], or the default region's distance); computed here otherwise.
+    pub distance_km: Option<f64>,
 }
 
 /// Where distances are measured from: the client country's point, or the default region's
@@ -146,7 +149,8 @@ pub fn rank(
             let (off_target, policy_key, region) = match mode {
                 Mode::Distance { target } => (
                     target != Some(c.region.name.as_str()),
-                    c.region.distance_km(lat, lon),
+                    c.distance_km
+                        .unwrap_or_else(|| c.region.distance_km(lat, lon)),
                     c.region.name.as_str(),
                 ),
                 Mode::Latency => (

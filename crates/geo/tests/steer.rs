@@ -50,6 +50,7 @@ impl<'a> Pool<'a> {
                 weight,
                 backup,
                 health,
+                distance_km: None,
             })
             .collect()
     }
@@ -506,4 +507,47 @@ fn the_weighted_shuffle_draws_only_for_origins_sharing_a_place() {
     );
     assert_eq!(order[2], 0);
     assert_eq!(counting.draws, 3, "one draw per weighted origin");
+}
+
+#[test]
+fn distances_computed_ahead_rank_exactly_as_computed_per_request() {
+    let cat = regions();
+    let names = ["eu-central", "us-west", "ap-northeast", "sa-east"];
+    let tables: Vec<_> = names
+        .iter()
+        .map(|n| cat.get(n).unwrap().km_by_country())
+        .collect();
+    let pool = Pool::new(
+        names
+            .iter()
+            .map(|n| (cat.get(n).unwrap(), 1, false))
+            .collect(),
+    );
+    let default = cat.get("eu-central").unwrap();
+    for country in regionless_geo::countries() {
+        let index = regionless_geo::country_index(country.code).unwrap();
+        let ahead: Vec<Candidate<'_>> = pool
+            .candidates()
+            .into_iter()
+            .zip(&tables)
+            .map(|(c, km)| Candidate {
+                distance_km: Some(km[index]),
+                ..c
+            })
+            .collect();
+        let with_table = rank(
+            &Policy::Proximity,
+            Some(country),
+            default,
+            &ahead,
+            Instant::now(),
+            &mut rng(),
+        );
+        assert_eq!(
+            with_table,
+            pool.rank(&Policy::Proximity, Some(country), default),
+            "{}",
+            country.name
+        );
+    }
 }
