@@ -209,12 +209,6 @@ impl RunQueueWait {
     }
 }
 
-/// Nanoseconds a thread has been runnable (on a CPU or waiting for one) so far, from its
-/// `schedstat` file: its busy time, as the time it spent unparked would be.
-pub fn runnable_ns(path: &std::path::Path) -> Option<u64> {
-    read_schedstat(path).map(|(run, wait)| run.saturating_add(wait))
-}
-
 /// (nanoseconds on a CPU, nanoseconds waiting for one) from a `schedstat` file.
 fn read_schedstat(path: &std::path::Path) -> Option<(u64, u64)> {
     parse_schedstat(&std::fs::read_to_string(path).ok()?)

@@ -24,12 +24,11 @@
 //!
 //! Packing: with `node.adaptive_threads` (the default) only threads `0..in_use` take
 //! connections, starting with one; [`crate::packing`] decides from each thread's busy time
-//! (from its `schedstat`, or where there is none its runtime's park hooks) and the machine's
-//! idle CPU when to use more or fewer. A plain HTTP/1.1 connection on a thread that should
-//! give connections up moves itself between two requests (nothing read, nothing in flight):
-//! its socket leaves this thread's reactor and goes through the target's inbox like a
-//! handed-over new connection. TLS connections and connections hyper serves stay where they
-//! are until they close.
+//! (measured by its runtime's park hooks) and the machine's idle CPU when to use more or
+//! fewer. A plain HTTP/1.1 connection on a thread that should give connections up moves
+//! itself between two requests (nothing read, nothing in flight): its socket leaves this
+//! thread's reactor and goes through the target's inbox like a handed-over new connection.
+//! TLS connections and connections hyper serves stay where they are until they close.
 
 use std::cell::Cell;
 use std::io;
@@ -98,8 +97,7 @@ struct Balance {
     packing: bool,
     /// Connections moved between threads (the node's metric).
     moved: prometheus_client::metrics::counter::Counter,
-    /// Per thread: its `schedstat` file, set by the thread when it starts (where it has one;
-    /// its busy time is then read from there, and `busy_ns`/`unparked_at` stay unused).
+    /// Per thread: its `schedstat` file, set by the thread when it starts (where it has one).
     schedstat: Box<[std::sync::OnceLock<std::path::PathBuf>]>,
 }
 
@@ -186,19 +184,11 @@ impl Balance {
         }
     }
 
-    /// Each thread's busy nanoseconds so far, counting a run still going on: from its
-    /// `schedstat` (time on a CPU or waiting for one) where it has one, else from its park
-    /// hooks.
+    /// Each thread's busy nanoseconds so far, counting a run still going on.
     fn busy_so_far(&self) -> Vec<u64> {
         let now = self.now_ns();
         (0..self.open.len())
             .map(|i| {
-                if let Some(runnable) = self.schedstat[i]
-                    .get()
-                    .and_then(|path| crate::packing::runnable_ns(path))
-                {
-                    return runnable;
-                }
                 let since = self.unparked_at[i].load(Ordering::Relaxed);
                 let running = if since == 0 {
                     0
@@ -324,24 +314,21 @@ impl ServingThreads {
                 .name(format!("regionless-serve-{index}"))
                 .spawn(move || {
                     SERVING_THREAD.set(index + 1);
-                    let mut builder = tokio::runtime::Builder::new_current_thread();
-                    builder.enable_all();
-                    // The kernel keeps the thread's busy time in its `schedstat`; only
-                    // without one do park hooks measure it (two clock reads per wake-up,
-                    // on every request of a busy node).
-                    match crate::packing::RunQueueWait::own_path() {
-                        Some(path) => {
-                            let _ = work.balance.schedstat[index].set(path);
-                        }
-                        None => {
-                            let (on_park, on_unpark) = (work.balance.clone(), work.balance.clone());
-                            on_unpark.unparked(index);
-                            builder
-                                .on_thread_park(move || on_park.parked(index))
-                                .on_thread_unpark(move || on_unpark.unparked(index));
-                        }
+                    let (on_park, on_unpark) = (work.balance.clone(), work.balance.clone());
+                    on_unpark.unparked(index);
+                    if let Some(path) = crate::packing::RunQueueWait::own_path() {
+                        let _ = on_unpark.schedstat[index].set(path);
                     }
-                    let runtime = builder.build();
+                    // Busy time is measured by the park hooks (two clock reads per wake-up),
+                    // not taken from `schedstat`: its runnable time also counts waiting for a
+                    // core after each wake-up, which on shared cores reads as load. Tried in
+                    // session 11 and taken back: the demo's cache-hit timing test then failed
+                    // twice in full runs (the cause was not pinned down).
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .on_thread_park(move || on_park.parked(index))
+                        .on_thread_unpark(move || on_unpark.unparked(index))
+                        .build();
                     match runtime {
                         Ok(runtime) => {
                             let _ = built.send(Ok(()));
@@ -767,25 +754,6 @@ mod tests {
             after[0] >= running[0] && after[0] < running[0] + 15_000_000,
             "{after:?}"
         );
-    }
-
-    #[test]
-    fn busy_time_comes_from_schedstat_where_the_thread_has_one() {
-        let b = balance(&[0, 0]);
-        let Some(path) = crate::packing::RunQueueWait::own_path() else {
-            return; // Not Linux, or no schedstats: the hooks measure instead (test above).
-        };
-        b.schedstat[0].set(path).expect("unset");
-        let before = b.busy_so_far();
-        let spin = Instant::now();
-        while spin.elapsed() < Duration::from_millis(30) {
-            std::hint::spin_loop();
-        }
-        let after = b.busy_so_far();
-        // This thread was runnable for the whole spin; thread 1 has no schedstat and never
-        // unparked.
-        assert!(after[0] - before[0] >= 25_000_000, "{before:?} {after:?}");
-        assert_eq!(after[1], 0);
     }
 
     #[test]
