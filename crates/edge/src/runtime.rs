@@ -134,6 +134,7 @@ impl Runtime {
                     }
                 }
             }
+            let default_region = region_of(&config, &s.default_region);
             let mut origins = Vec::new();
             let mut pools: FnvHashMap<String, Vec<usize>> = FnvHashMap::default();
             for (oi, o) in s.origins.iter().enumerate() {
@@ -159,7 +160,6 @@ impl Runtime {
                     clients.direct(&o.scheme, &o.authority, o.protocol, s.timeouts.connect);
                 let region = region_of(&config, &o.region);
                 pools.entry(o.pool.clone()).or_default().push(oi);
-                let default_region = region_of(&config, &s.default_region);
                 origins.push(OriginRuntime {
                     km_by_country: region.km_by_country(),
                     km_from_default_region: region
@@ -189,7 +189,7 @@ impl Runtime {
                 PolicySetting::Failover => Policy::Failover,
             };
             sites.push(SiteRuntime {
-                default_region: region_of(&config, &s.default_region),
+                default_region,
                 cfg: s.clone(),
                 policy,
                 origins,
