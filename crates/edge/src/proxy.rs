@@ -31,7 +31,7 @@ use crate::headers::{
     strip_hop_by_hop, wants_upgrade, OriginFields,
 };
 use crate::observe::{Finished, ObservedBody, OriginLines, RequestLog};
-use crate::origin_h1::AsLines;
+use crate::origin_h1::{AsLines, DirectOrigin, WrittenRequest};
 use crate::runtime::{OriginRuntime, Runtime, SiteRuntime};
 use crate::smuggling::Verdict;
 use crate::state::{ConnInfo, NodeState};
@@ -714,6 +714,8 @@ struct ForwardedRequest {
     body: RequestBody,
     /// Any failure may be retried (idempotent method or a retryable route).
     replay_safe: bool,
+    /// A protocol upgrade (WebSocket): hyper's client carries it, never `origin_h1`.
+    upgrade: bool,
     /// Nothing on the request path reads the answer's fields: plain HTTP/1.1 origins may hand
     /// them over as the origin's lines (see [`crate::raw_fields`]), which `respond` moves to
     /// the request's record for the writer.
@@ -827,6 +829,7 @@ impl ForwardedRequest {
             fields: Some(fields),
             body,
             replay_safe,
+            upgrade,
             fields_as_lines: false,
         })
     }
@@ -839,7 +842,8 @@ impl ForwardedRequest {
         }
     }
 
-    /// A body for the next attempt, or None when the streamed body was already read.
+    /// A body for the next attempt through hyper's client, or None when the streamed body
+    /// was already read.
     fn body_for_attempt(&self) -> Option<UpstreamBody> {
         match &self.body {
             RequestBody::Empty => Some(body::empty()),
@@ -852,15 +856,52 @@ impl ForwardedRequest {
         }
     }
 
-    /// The request for one attempt, and the fields the node adds to it (with the origin's
-    /// `Host`, when it is sent). On the `last` attempt that can happen, the prepared headers
-    /// are moved rather than copied (a single-origin pool never copies them).
-    fn request_for(
+    /// The request for one attempt at `origin`, or None when none can be made (the streamed
+    /// body was already read by an earlier attempt).
+    ///
+    /// A plain-HTTP/1.1 origin with the body in memory gets the request written out from
+    /// the prepared parts, which stay here for any later attempt. Otherwise the request goes
+    /// through hyper's client as an owned `Request`: on the `last` attempt that can happen
+    /// the prepared headers are moved into it rather than copied.
+    fn request_for<'s>(
         &mut self,
-        origin: &OriginRuntime,
-        body: UpstreamBody,
+        origin: &'s OriginRuntime,
+        upstream: &UpstreamHeaders,
         last: bool,
-    ) -> Result<AttemptRequest, Reject> {
+    ) -> Result<Option<AttemptRequest<'s>>, Reject> {
+        // `launch` stops at the last attempt, so the fields are always still here.
+        let no_attempt_left = || {
+            Reject::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no attempt is left for this request",
+            )
+        };
+        if let (Some(direct), false) = (&origin.direct, self.upgrade) {
+            let payload = match &self.body {
+                RequestBody::Empty => Some(Bytes::new()),
+                RequestBody::Buffered(b) => Some(b.clone()),
+                RequestBody::Streamed(..) => None,
+            };
+            if let Some(payload) = payload {
+                let fields = self.fields.as_deref().ok_or_else(no_attempt_left)?;
+                let add = |out: &mut Vec<u8>| {
+                    for (name, value) in fields.each(upstream, &origin.host_header) {
+                        crate::headers::push_header_line(out, name, value);
+                    }
+                };
+                let written = WrittenRequest::new(
+                    &self.method,
+                    self.path_and_query.as_str(),
+                    add,
+                    &self.headers,
+                    payload,
+                );
+                return Ok(Some(AttemptRequest::Direct(direct, written)));
+            }
+        }
+        let Some(body) = self.body_for_attempt() else {
+            return Ok(None);
+        };
         let uri = Uri::builder()
             .scheme(origin.cfg.scheme.clone())
             .authority(origin.cfg.authority.clone())
@@ -884,23 +925,23 @@ impl ForwardedRequest {
         } else {
             (self.headers.clone(), self.fields.clone())
         };
-        // `launch` stops at the last attempt, so the fields are always still here.
-        let fields = fields.ok_or_else(|| {
-            Reject::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "no attempt is left for this request",
-            )
-        })?;
+        let fields = fields.ok_or_else(no_attempt_left)?;
         *req.headers_mut() = headers;
         if let RequestBody::Streamed(_, fault) = &self.body {
             req.extensions_mut().insert(Upload(fault.clone()));
         }
-        Ok((req, fields))
+        Ok(Some(AttemptRequest::Pooled(req, fields)))
     }
 }
 
-/// One attempt's request, and the fields the node adds to it when it is sent.
-type AttemptRequest = (Request<UpstreamBody>, Box<OriginFields>);
+/// One attempt's request.
+enum AttemptRequest<'s> {
+    /// For a plain-HTTP/1.1 origin's client ([`crate::origin_h1`]), written out with the
+    /// node's fields.
+    Direct(&'s DirectOrigin, WrittenRequest),
+    /// For hyper's client, with the fields the node adds to it when it is sent.
+    Pooled(Request<UpstreamBody>, Box<OriginFields>),
+}
 
 /// Marks an origin request whose body is streamed from the client, so its attempt can start
 /// the first-byte deadline when the upload is complete rather than when it begins.
@@ -956,16 +997,19 @@ async fn attempt(
     upstream: &UpstreamHeaders,
     site: &SiteRuntime,
     origin_index: usize,
-    (mut req, fields): AttemptRequest,
+    mut req: AttemptRequest<'_>,
     deadline: Instant,
     as_lines: bool,
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
-    let upload = req.extensions_mut().remove::<Upload>();
+    let upload = match &mut req {
+        AttemptRequest::Pooled(req, _) => req.extensions_mut().remove::<Upload>(),
+        AttemptRequest::Direct(..) => None,
+    };
     let as_lines = as_lines.then_some(AsLines {
         request_id: &upstream.request_id,
     });
-    let response = send(origin, req, upstream, fields, upload.is_none(), as_lines);
+    let response = send(origin, req, upstream, as_lines);
     tokio::pin!(response);
     // The first-byte deadline measures the origin, not the client's upload: with a streamed
     // body it starts once the body has been handed over (until then the body's idle timeout
@@ -1049,32 +1093,23 @@ impl SendError {
     }
 }
 
-/// Sends one attempt: in the request's own task for plain HTTP/1.1 origins when the body is
-/// empty or buffered and no upgrade is asked for, else through hyper-util's pooled client.
+/// Sends one attempt: a written-out request in the request's own task (`origin_h1`), any
+/// other through hyper-util's pooled client.
 ///
 /// Not an `async fn`: it picks the way and returns that way's future, so the direct one is
 /// not nested in (and its request copied into) one more state machine per attempt.
 fn send<'a>(
     origin: &'a OriginRuntime,
-    mut req: Request<UpstreamBody>,
+    req: AttemptRequest<'a>,
     upstream: &'a UpstreamHeaders,
-    fields: Box<OriginFields>,
-    body_in_memory: bool,
     as_lines: Option<AsLines<'a>>,
 ) -> impl std::future::Future<Output = Result<Response<OriginBody>, SendError>> + 'a {
-    match &origin.direct {
-        Some(direct) if body_in_memory && !req.headers().contains_key(header::UPGRADE) => {
-            let add = move |out: &mut Vec<u8>| {
-                for (name, value) in fields.each(upstream, &origin.host_header) {
-                    crate::headers::push_header_line(out, name, value);
-                }
-            };
-            Either::Left(direct.send(req, add, as_lines).map(|r| {
-                r.map(|resp| resp.map(OriginBody::Direct))
-                    .map_err(SendError::Direct)
-            }))
-        }
-        _ => Either::Right(Box::pin(async move {
+    match req {
+        AttemptRequest::Direct(direct, req) => Either::Left(direct.send(req, as_lines).map(|r| {
+            r.map(|resp| resp.map(OriginBody::Direct))
+                .map_err(SendError::Direct)
+        })),
+        AttemptRequest::Pooled(mut req, fields) => Either::Right(Box::pin(async move {
             fields.insert_into(upstream, &origin.host_header, req.headers_mut());
             let response = origin.client.request(req).await?;
             let codings = response.headers().get_all(header::TRANSFER_ENCODING);
@@ -1142,7 +1177,7 @@ fn proxy<'a, 's: 'a>(
         // Without hedging there is never more than one attempt in flight: it is awaited inline,
         // which keeps its (large) future off the heap. Hedged requests race in `inflight`,
         // created on the first hedged launch (creating one allocates).
-        let mut queued: Option<(usize, AttemptRequest)> = None;
+        let mut queued: Option<(usize, AttemptRequest<'s>)> = None;
         let mut inflight = None;
         let mut fallback: Option<(Response<OriginBody>, usize, Duration)> = None;
         // Borrowed until an attempt fails: most requests never need the message.
@@ -1151,16 +1186,15 @@ fn proxy<'a, 's: 'a>(
 
         let launch = |fwd: &mut ForwardedRequest,
                       next: &mut usize,
-                      queued: &mut Option<(usize, AttemptRequest)>,
+                      queued: &mut Option<(usize, AttemptRequest<'s>)>,
                       inflight: &mut Option<FuturesUnordered<_>>|
          -> Result<bool, Reject> {
-            let Some(body) = fwd.body_for_attempt() else {
+            let index = order[*next];
+            let last = *next + 1 >= max_attempts;
+            let Some(req) = fwd.request_for(&site.origins[index], upstream, last)? else {
                 return Ok(false);
             };
-            let index = order[*next];
             *next += 1;
-            let last = *next >= max_attempts;
-            let req = fwd.request_for(&site.origins[index], body, last)?;
             if hedging {
                 inflight
                     .get_or_insert_with(FuturesUnordered::new)
