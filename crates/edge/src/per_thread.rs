@@ -16,18 +16,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+// `CachePadded` is 128-byte aligned on x86-64 (the adjacent-line prefetcher pulls lines in
+// pairs, so a neighbour within 128 bytes would still bounce).
+pub use crossbeam_utils::CachePadded;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Slots per sharded value. Threads beyond this share slots (still exact, just contended);
 /// a node runs one serving thread per core and a handful of others.
 pub const SLOTS: usize = 16;
-
-/// Aligned to two cache lines: x86's adjacent-line prefetcher pulls lines in pairs, so a
-/// neighbour within 128 bytes still bounces.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub struct Padded<T>(pub T);
 
 /// This thread's slot in `0..SLOTS`: threads take slots in the order they first write a
 /// sharded value.
@@ -49,7 +46,7 @@ pub fn slot() -> usize {
 
 /// A monotonic counter with a slot per thread. Clones share the count.
 #[derive(Clone, Debug, Default)]
-pub struct ShardedCounter(Arc<[Padded<AtomicU64>; SLOTS]>);
+pub struct ShardedCounter(Arc<[CachePadded<AtomicU64>; SLOTS]>);
 
 impl ShardedCounter {
     /// Adds one.
@@ -59,14 +56,14 @@ impl ShardedCounter {
 
     /// Adds `n`.
     pub fn inc_by(&self, n: u64) {
-        self.0[slot()].0.fetch_add(n, Relaxed);
+        self.0[slot()].fetch_add(n, Relaxed);
     }
 
     /// The total over every thread (wrapping only after 2^64 counts).
     pub fn get(&self) -> u64 {
         self.0
             .iter()
-            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Relaxed)))
+            .fold(0u64, |sum, s| sum.wrapping_add(s.load(Relaxed)))
     }
 }
 
@@ -120,7 +117,7 @@ struct HistogramSlot {
 /// observation in `count` but not yet in `sum` (or the other way round); Prometheus
 /// histograms are not read atomically anyway.
 #[derive(Clone, Debug, Default)]
-pub struct LatencyHistogram(Arc<[Padded<HistogramSlot>; SLOTS]>);
+pub struct LatencyHistogram(Arc<[CachePadded<HistogramSlot>; SLOTS]>);
 
 impl LatencyHistogram {
     /// Counts one duration.
@@ -128,7 +125,7 @@ impl LatencyHistogram {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // A value equal to a bound belongs in that bound's bucket (`le`).
         let bucket = LATENCY_BOUNDS_NS.partition_point(|&bound| bound < ns);
-        let slot = &self.0[slot()].0;
+        let slot: &HistogramSlot = &self.0[slot()];
         slot.buckets[bucket].fetch_add(1, Relaxed);
         slot.sum_ns.fetch_add(ns, Relaxed);
     }
@@ -139,10 +136,10 @@ impl LatencyHistogram {
         let mut counts = [0u64; LATENCY_BUCKETS];
         let mut sum_ns = 0u128;
         for slot in self.0.iter() {
-            for (total, b) in counts.iter_mut().zip(&slot.0.buckets) {
+            for (total, b) in counts.iter_mut().zip(&slot.buckets) {
                 *total = total.wrapping_add(b.load(Relaxed));
             }
-            sum_ns += u128::from(slot.0.sum_ns.load(Relaxed));
+            sum_ns += u128::from(slot.sum_ns.load(Relaxed));
         }
         let count = counts.iter().fold(0u64, |a, &b| a.wrapping_add(b));
         let buckets = LATENCY_BOUNDS_SECONDS

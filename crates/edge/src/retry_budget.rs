@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::per_thread::{slot, Padded, SLOTS};
+use crate::per_thread::{slot, CachePadded, SLOTS};
 
 const BUCKETS: usize = 10;
 
@@ -19,7 +19,7 @@ pub struct RetryBudget {
     epoch: [AtomicU64; BUCKETS],
     /// Requests per bucket, a row per thread slot: written on every request, so each
     /// serving thread keeps its own cache line (see `per_thread`).
-    requests: Box<[Padded<[AtomicU64; BUCKETS]>; SLOTS]>,
+    requests: Box<[CachePadded<[AtomicU64; BUCKETS]>; SLOTS]>,
     retries: [AtomicU64; BUCKETS],
 }
 
@@ -52,7 +52,7 @@ impl RetryBudget {
                 .is_ok()
         {
             for row in self.requests.iter() {
-                row.0[i].store(0, Ordering::Relaxed);
+                row[i].store(0, Ordering::Relaxed);
             }
             self.retries[i].store(0, Ordering::Relaxed);
         }
@@ -69,7 +69,7 @@ impl RetryBudget {
                 req += self
                     .requests
                     .iter()
-                    .map(|row| row.0[i].load(Ordering::Relaxed))
+                    .map(|row| row[i].load(Ordering::Relaxed))
                     .sum::<u64>();
                 ret += self.retries[i].load(Ordering::Relaxed);
             }
@@ -81,7 +81,7 @@ impl RetryBudget {
     /// counting reads no clock).
     pub fn record_request(&self, at: Instant) {
         if let Some(i) = self.bucket(at) {
-            self.requests[slot()].0[i].fetch_add(1, Ordering::Relaxed);
+            self.requests[slot()][i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
