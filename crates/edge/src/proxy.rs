@@ -202,8 +202,8 @@ fn run_phases<'a>(
             &request_id,
             upgrade,
             retryable_route,
-        )
-        .await?;
+        )?;
+        forwarded.read_body().await?;
         // Only the cache phase reads an answer's fields (to store it, or to find what an unsafe
         // method invalidates); without it they may stay the origin's lines.
         forwarded.fields_as_lines =
@@ -232,7 +232,7 @@ fn run_phases<'a>(
             &rt.config.upstream_headers,
             site,
             &order,
-            forwarded,
+            &mut forwarded,
             log,
         )
         .await
@@ -405,11 +405,12 @@ impl Refresh {
                 &self.request_id,
                 false,
                 false,
-            )
-            .await
-            else {
+            ) else {
                 return;
             };
+            if forwarded.read_body().await.is_err() {
+                return;
+            }
             forwarded.method = Method::GET;
             forward.adjust_upstream(&mut forwarded.headers);
             if let Some(flags) = &site.flags_header {
@@ -422,7 +423,7 @@ impl Refresh {
                 &self.rt.config.upstream_headers,
                 site,
                 &order,
-                forwarded,
+                &mut forwarded,
                 &mut log,
             )
             .await
@@ -697,6 +698,9 @@ fn request_id(rt: &Runtime, place: &ClientPlace, headers: &HeaderMap) -> HeaderV
 enum RequestBody {
     Empty,
     Buffered(Bytes),
+    /// Small enough to buffer for replays, not read yet: [`ForwardedRequest::read_body`]
+    /// turns it into `Buffered` before any attempt.
+    ToBuffer(GuardedBody, Arc<BodyFault>),
     /// Read from the client as the origin takes it; the fault records why reading stopped.
     Streamed(BodySlot, Arc<BodyFault>),
 }
@@ -723,8 +727,11 @@ struct ForwardedRequest {
 }
 
 impl ForwardedRequest {
+    /// Not an `async fn`: it awaits nothing (a body to buffer is read by
+    /// [`ForwardedRequest::read_body`]), and an `async fn` would hold the ~260-byte request
+    /// twice in its state and copy it there and back.
     #[allow(clippy::too_many_arguments)]
-    async fn prepare(
+    fn prepare(
         rt: &Runtime,
         conn: &ConnInfo,
         place: &ClientPlace,
@@ -810,10 +817,7 @@ impl ForwardedRequest {
             );
             match exact {
                 Some(len) if replay_safe && len <= REPLAY_BUFFER_LIMIT => {
-                    match body::collect(guarded).await {
-                        Ok(bytes) => RequestBody::Buffered(bytes),
-                        Err(_) => return Err(body_fault_reject(fault.get())),
-                    }
+                    RequestBody::ToBuffer(guarded, fault)
                 }
                 _ => RequestBody::Streamed(BodySlot::new(guarded), fault),
             }
@@ -834,11 +838,30 @@ impl ForwardedRequest {
         })
     }
 
+    /// Reads a body that is to be buffered (small, of known length, replayable), so every
+    /// attempt can send it.
+    async fn read_body(&mut self) -> Result<(), Reject> {
+        if let RequestBody::ToBuffer(..) = &self.body {
+            let RequestBody::ToBuffer(guarded, fault) =
+                std::mem::replace(&mut self.body, RequestBody::Empty)
+            else {
+                return Ok(());
+            };
+            match body::collect(guarded).await {
+                Ok(bytes) => self.body = RequestBody::Buffered(bytes),
+                Err(_) => return Err(body_fault_reject(fault.get())),
+            }
+        }
+        Ok(())
+    }
+
     /// Why reading the client's streamed body stopped, if it did.
     fn body_fault(&self) -> Fault {
         match &self.body {
             RequestBody::Streamed(_, fault) => fault.get(),
-            RequestBody::Empty | RequestBody::Buffered(_) => Fault::None,
+            RequestBody::Empty | RequestBody::Buffered(_) | RequestBody::ToBuffer(..) => {
+                Fault::None
+            }
         }
     }
 
@@ -853,6 +876,8 @@ impl ForwardedRequest {
                     .boxed_unsync(),
             ),
             RequestBody::Streamed(slot, _) => slot.lend().map(|b| b.boxed_unsync()),
+            // `read_body` runs before any attempt.
+            RequestBody::ToBuffer(..) => None,
         }
     }
 
@@ -880,7 +905,7 @@ impl ForwardedRequest {
             let payload = match &self.body {
                 RequestBody::Empty => Some(Bytes::new()),
                 RequestBody::Buffered(b) => Some(b.clone()),
-                RequestBody::Streamed(..) => None,
+                RequestBody::Streamed(..) | RequestBody::ToBuffer(..) => None,
             };
             if let Some(payload) = payload {
                 let fields = self.fields.as_deref().ok_or_else(no_attempt_left)?;
@@ -930,7 +955,7 @@ impl ForwardedRequest {
         if let RequestBody::Streamed(_, fault) = &self.body {
             req.extensions_mut().insert(Upload(fault.clone()));
         }
-        Ok(Some(AttemptRequest::Pooled(req, fields)))
+        Ok(Some(AttemptRequest::Pooled(Box::new((req, fields)))))
     }
 }
 
@@ -939,8 +964,10 @@ enum AttemptRequest<'s> {
     /// For a plain-HTTP/1.1 origin's client ([`crate::origin_h1`]), written out with the
     /// node's fields.
     Direct(&'s DirectOrigin, WrittenRequest),
-    /// For hyper's client, with the fields the node adds to it when it is sent.
-    Pooled(Request<UpstreamBody>, Box<OriginFields>),
+    /// For hyper's client, with the fields the node adds to it when it is sent. Boxed: the
+    /// attempt's request is moved a few times, and this one is three times the size of the
+    /// other.
+    Pooled(Box<(Request<UpstreamBody>, Box<OriginFields>)>),
 }
 
 /// Marks an origin request whose body is streamed from the client, so its attempt can start
@@ -1003,7 +1030,7 @@ async fn attempt(
 ) -> (usize, Outcome) {
     let origin = &site.origins[origin_index];
     let upload = match &mut req {
-        AttemptRequest::Pooled(req, _) => req.extensions_mut().remove::<Upload>(),
+        AttemptRequest::Pooled(pooled) => pooled.0.extensions_mut().remove::<Upload>(),
         AttemptRequest::Direct(..) => None,
     };
     let as_lines = as_lines.then_some(AsLines {
@@ -1109,7 +1136,8 @@ fn send<'a>(
             r.map(|resp| resp.map(OriginBody::Direct))
                 .map_err(SendError::Direct)
         })),
-        AttemptRequest::Pooled(mut req, fields) => Either::Right(Box::pin(async move {
+        AttemptRequest::Pooled(pooled) => Either::Right(Box::pin(async move {
+            let (mut req, fields) = *pooled;
             fields.insert_into(upstream, &origin.host_header, req.headers_mut());
             let response = origin.client.request(req).await?;
             let codings = response.headers().get_all(header::TRANSFER_ENCODING);
@@ -1155,7 +1183,7 @@ fn proxy<'a, 's: 'a>(
     upstream: &'a UpstreamHeaders,
     site: &'s SiteRuntime,
     order: &'a [usize],
-    mut fwd: ForwardedRequest,
+    fwd: &'a mut ForwardedRequest,
     log: &'a mut RequestLog,
 ) -> impl Future<Output = Result<(Response<OriginBody>, &'s OriginRuntime), Reject>> + 'a {
     async move {
@@ -1204,7 +1232,7 @@ fn proxy<'a, 's: 'a>(
             }
             Ok(true)
         };
-        launch(&mut fwd, &mut next, &mut queued, &mut inflight)?;
+        launch(fwd, &mut next, &mut queued, &mut inflight)?;
         log.attempts = 1;
         // Every request that reaches an origin earns the retry budget its share.
         state.budget.load().record_request(log.started);
@@ -1235,7 +1263,7 @@ fn proxy<'a, 's: 'a>(
                     _ = tokio::time::sleep_until(at.into()) => {
                         hedged = true;
                         if state.budget.load().try_withdraw() {
-                            if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
+                            if launch(fwd, &mut next, &mut queued, &mut inflight)? {
                                 log.attempts += 1;
                                 site.metrics.hedges.inc();
                             }
@@ -1301,7 +1329,7 @@ fn proxy<'a, 's: 'a>(
             let more = retry_ok && next < max_attempts && Instant::now() < deadline;
             if more && inflight.as_ref().is_none_or(FuturesUnordered::is_empty) {
                 if state.budget.load().try_withdraw() {
-                    if launch(&mut fwd, &mut next, &mut queued, &mut inflight)? {
+                    if launch(fwd, &mut next, &mut queued, &mut inflight)? {
                         log.attempts += 1;
                         site.metrics.failovers.inc();
                         // A replaced answer is worth nothing now: the next origin decides.
