@@ -1020,80 +1020,84 @@ impl Outcome {
     }
 }
 
-async fn attempt(
-    upstream: &UpstreamHeaders,
-    site: &SiteRuntime,
+/// One attempt at one origin, bounded by its first-byte deadline and the request's.
+#[allow(clippy::manual_async_fn)] // arguments used in place, see `handle`
+fn attempt<'a>(
+    upstream: &'a UpstreamHeaders,
+    site: &'a SiteRuntime,
     origin_index: usize,
-    mut req: AttemptRequest<'_>,
+    mut req: AttemptRequest<'a>,
     deadline: Instant,
     as_lines: bool,
-) -> (usize, Outcome) {
-    let origin = &site.origins[origin_index];
-    let upload = match &mut req {
-        AttemptRequest::Pooled(pooled) => pooled.0.extensions_mut().remove::<Upload>(),
-        AttemptRequest::Direct(..) => None,
-    };
-    let as_lines = as_lines.then_some(AsLines {
-        request_id: &upstream.request_id,
-    });
-    let response = send(origin, req, upstream, as_lines);
-    tokio::pin!(response);
-    // The first-byte deadline measures the origin, not the client's upload: with a streamed
-    // body it starts once the body has been handed over (until then the body's idle timeout
-    // guards against a slow client, and the request deadline bounds the whole exchange).
-    let mut started = Instant::now();
-    let early = match &upload {
-        None => None,
-        Some(Upload(body)) => tokio::select! {
-            r = &mut response => Some(Some(r)),
-            () = body.sent() => {
-                started = Instant::now();
-                None
+) -> impl Future<Output = (usize, Outcome)> + 'a {
+    async move {
+        let origin = &site.origins[origin_index];
+        let upload = match &mut req {
+            AttemptRequest::Pooled(pooled) => pooled.0.extensions_mut().remove::<Upload>(),
+            AttemptRequest::Direct(..) => None,
+        };
+        let as_lines = as_lines.then_some(AsLines {
+            request_id: &upstream.request_id,
+        });
+        let response = send(origin, req, upstream, as_lines);
+        tokio::pin!(response);
+        // The first-byte deadline measures the origin, not the client's upload: with a streamed
+        // body it starts once the body has been handed over (until then the body's idle timeout
+        // guards against a slow client, and the request deadline bounds the whole exchange).
+        let mut started = Instant::now();
+        let early = match &upload {
+            None => None,
+            Some(Upload(body)) => tokio::select! {
+                r = &mut response => Some(Some(r)),
+                () = body.sent() => {
+                    started = Instant::now();
+                    None
+                }
+                () = tokio::time::sleep_until(deadline.into()) => Some(None),
+            },
+        };
+        let result = match early {
+            Some(answered) => answered,
+            None => {
+                let budget = deadline
+                    .saturating_duration_since(started)
+                    .min(site.cfg.timeouts.first_byte);
+                crate::deadline::within(started + budget, &mut response).await
             }
-            () = tokio::time::sleep_until(deadline.into()) => Some(None),
-        },
-    };
-    let result = match early {
-        Some(answered) => answered,
-        None => {
-            let budget = deadline
-                .saturating_duration_since(started)
-                .min(site.cfg.timeouts.first_byte);
-            crate::deadline::within(started + budget, &mut response).await
+        };
+        let outcome = match result {
+            None => Outcome::TimedOut,
+            Some(Err(e)) if e.is_connect() => Outcome::ConnectFailed(error_chain(&e)),
+            Some(Err(e)) => Outcome::Failed(error_chain(&e)),
+            Some(Ok(resp)) => {
+                let ttfb = started.elapsed();
+                let status = resp.status();
+                let retry_after = retry_after(resp.headers());
+                if let (Some(wait), true) = (
+                    retry_after,
+                    status == StatusCode::TOO_MANY_REQUESTS
+                        || status == StatusCode::SERVICE_UNAVAILABLE,
+                ) {
+                    origin.health.mark_busy(std::time::Instant::now() + wait);
+                }
+                let failed_status = site.cfg.retries.statuses.contains(&status)
+                    || (status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some());
+                if failed_status {
+                    Outcome::BadStatus(resp, ttfb)
+                } else {
+                    Outcome::Answer(resp, ttfb)
+                }
+            }
+        };
+        match &outcome {
+            Outcome::Answer(_, ttfb) => origin.health.record_success(*ttfb),
+            Outcome::BadStatus(..)
+            | Outcome::ConnectFailed(_)
+            | Outcome::TimedOut
+            | Outcome::Failed(_) => origin.health.record_failure(),
         }
-    };
-    let outcome = match result {
-        None => Outcome::TimedOut,
-        Some(Err(e)) if e.is_connect() => Outcome::ConnectFailed(error_chain(&e)),
-        Some(Err(e)) => Outcome::Failed(error_chain(&e)),
-        Some(Ok(resp)) => {
-            let ttfb = started.elapsed();
-            let status = resp.status();
-            let retry_after = retry_after(resp.headers());
-            if let (Some(wait), true) = (
-                retry_after,
-                status == StatusCode::TOO_MANY_REQUESTS
-                    || status == StatusCode::SERVICE_UNAVAILABLE,
-            ) {
-                origin.health.mark_busy(std::time::Instant::now() + wait);
-            }
-            let failed_status = site.cfg.retries.statuses.contains(&status)
-                || (status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some());
-            if failed_status {
-                Outcome::BadStatus(resp, ttfb)
-            } else {
-                Outcome::Answer(resp, ttfb)
-            }
-        }
-    };
-    match &outcome {
-        Outcome::Answer(_, ttfb) => origin.health.record_success(*ttfb),
-        Outcome::BadStatus(..)
-        | Outcome::ConnectFailed(_)
-        | Outcome::TimedOut
-        | Outcome::Failed(_) => origin.health.record_failure(),
+        (origin_index, outcome)
     }
-    (origin_index, outcome)
 }
 
 /// Why an origin request failed, from either client.
