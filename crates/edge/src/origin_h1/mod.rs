@@ -138,7 +138,9 @@ impl DirectOrigin {
             loop {
                 let (mut conn, reused) = match self.pool.take() {
                     Some(conn) => (conn, true),
-                    None => (self.connect().await?, false),
+                    // Boxed: connecting is the rare case (a pooled connection is the usual
+                    // one), and its ~400-byte future would otherwise widen every request's.
+                    None => (Box::pin(self.connect()).await?, false),
                 };
                 match exchange(&mut conn, &req.head, &req.rest, &req.method, as_lines).await {
                     Ok((head, leftover)) => {
