@@ -14,7 +14,11 @@ process (`master_process off`, one worker) with the same proxy settings as in
 bench/proxy_vs_nginx.py; the node with its default runtime. The origin is a separate nginx
 serving a 100-byte file, outside valgrind.
 
-Usage: bench/instructions.py [--duration 10] [--connections 8] [--keep DIR] [--json out.json]
+With --cache-sim, callgrind also simulates the caches and the table adds L1 instruction misses
+and L1 data read/write misses per request (runs slow down further, and how many requests each
+wake-up finds changes with that, so these move more between runs than plain counts do).
+
+Usage: bench/instructions.py [--duration 10] [--connections 8] [--cache-sim] [--keep DIR] [--json out.json]
 Needs: valgrind, nginx, wrk (`apt-get install valgrind nginx-light wrk`), a release build
 (`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
 --keep DIR keeps the callgrind profiles there (read them with `callgrind_annotate`).
@@ -28,12 +32,13 @@ ORIGIN_PORT, NGINX_PORT, NODE_PORT = 18181, 18182, 18183
 
 
 def count(name, cmd, port, work, args):
-    """Runs `cmd` under callgrind and returns (instructions, requests)."""
+    """Runs `cmd` under callgrind and returns ({event: total}, requests)."""
     out = os.path.join(work, f"{name}.callgrind")
     for old in glob.glob(out + "*"):
         os.remove(old)
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p"] + cmd,
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p"]
+        + (["--cache-sim=yes"] if args.cache_sim else []) + cmd,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         pvn.wait_port(port)
@@ -52,14 +57,17 @@ def count(name, cmd, port, work, args):
     dumps = sorted(glob.glob(out + ".*"), key=os.path.getsize)
     if not dumps:
         sys.exit(f"error: callgrind wrote no profile for {name}")
-    total = None
+    events, totals = None, None
     with open(dumps[-1]) as f:
         for line in f:
-            m = re.match(r"(?:summary|totals):\s+(\d+)", line)
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            m = re.match(r"(?:summary|totals):\s+([\d ]+)", line)
             if m:
-                total = int(m.group(1))
-    if total is None:
-        sys.exit(f"error: no instruction total in {dumps[-1]}")
+                totals = [int(v) for v in m.group(1).split()]
+    if not events or not totals:
+        sys.exit(f"error: no event totals in {dumps[-1]}")
+    total = dict(zip(events, totals))
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
         shutil.copy(dumps[-1], os.path.join(args.keep, f"callgrind.out.{name}"))
@@ -70,6 +78,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--cache-sim", action="store_true", help="also simulate the caches and report L1 misses")
     ap.add_argument("--keep", help="keep the callgrind profiles in this directory")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
@@ -97,15 +106,21 @@ def main():
             ("nginx", ["nginx", "-c", proxy_conf], NGINX_PORT),
         ):
             total, reqs = count(name, cmd, port, work, args)
-            results[name] = {"instructions": total, "requests": reqs, "per_request": total / reqs}
-            print(f"{name:10} {reqs:8d} requests  {total / reqs:9.0f} instructions/request", flush=True)
+            per = {event: value / reqs for event, value in total.items()}
+            results[name] = {"instructions": total["Ir"], "requests": reqs, "per_request": per["Ir"],
+                             "events_per_request": per}
+            print(f"{name:10} {reqs:8d} requests  {per['Ir']:9.0f} instructions/request", flush=True)
             time.sleep(1)
         ratio = results["regionless"]["per_request"] / results["nginx"]["per_request"]
         print()
-        print("| proxy | instructions per 100 B pass-through request (user space) |")
-        print("|---|---:|")
+        misses = [("I1mr", "L1i misses"), ("D1mr", "L1d read misses"), ("D1mw", "L1d write misses")]
+        shown = [(e, label) for e, label in misses if args.cache_sim]
+        print("| proxy | instructions per 100 B pass-through request (user space) |"
+              + "".join(f" {label} |" for _, label in shown))
+        print("|---|---:|" + "---:|" * len(shown))
         for name, r in results.items():
-            print(f"| {name} | {r['per_request']:.0f} |")
+            per = r["events_per_request"]
+            print(f"| {name} | {r['per_request']:.0f} |" + "".join(f" {per[e]:.0f} |" for e, _ in shown))
         print(f"\nregionless / nginx: {ratio:.2f}")
         if args.json:
             with open(args.json, "w") as f:
