@@ -200,7 +200,7 @@ impl DirectOrigin {
 ///
 /// Written when the attempt is launched, from borrowed parts: the caller's headers are
 /// neither cloned nor moved into a `Request` per attempt, and the attempt's future carries
-/// these bytes instead of a request (a quarter of the size) through its states.
+/// these bytes instead of a request (about a third of the size) through its states.
 pub struct WrittenRequest {
     head: Vec<u8>,
     rest: Bytes,
