@@ -841,16 +841,16 @@ impl ForwardedRequest {
     /// Reads a body that is to be buffered (small, of known length, replayable), so every
     /// attempt can send it.
     async fn read_body(&mut self) -> Result<(), Reject> {
-        if let RequestBody::ToBuffer(..) = &self.body {
-            let RequestBody::ToBuffer(guarded, fault) =
-                std::mem::replace(&mut self.body, RequestBody::Empty)
-            else {
-                return Ok(());
-            };
-            match body::collect(guarded).await {
-                Ok(bytes) => self.body = RequestBody::Buffered(bytes),
-                Err(_) => return Err(body_fault_reject(fault.get())),
-            }
+        if !matches!(self.body, RequestBody::ToBuffer(..)) {
+            return Ok(());
+        }
+        if let RequestBody::ToBuffer(guarded, fault) =
+            std::mem::replace(&mut self.body, RequestBody::Empty)
+        {
+            let bytes = body::collect(guarded)
+                .await
+                .map_err(|_| body_fault_reject(fault.get()))?;
+            self.body = RequestBody::Buffered(bytes);
         }
         Ok(())
     }

@@ -64,8 +64,9 @@ fn timer() -> Option<&'static Arc<Timer>> {
 
 /// Asks Linux to wake this thread at its deadlines without the default 50 µs of timer slack
 /// (the kernel may otherwise delay a timeout that much to coalesce wake-ups). Measured with
-/// `examples/wan_overhead.rs`: the timer thread woke a median 75 → 30 µs after a deadline, and a
-/// relayed round trip's excess over its configured delay fell 303 → 209 µs. Through procfs
+/// `examples/wan_overhead.rs`: with the default slack the timer thread woke a median 75 µs
+/// after a deadline (26–36 µs without slack), and this change took a relayed round trip's
+/// excess over its configured delay from 303–361 µs to 232–259 µs. Through procfs
 /// because a thread may always set its own slack there, and std has no `prctl`. Best effort:
 /// elsewhere, or without procfs, the default slack stays.
 fn tighten_timer_slack() {
