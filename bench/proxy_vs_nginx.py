@@ -5,17 +5,26 @@ For a small and a 64 KiB response it measures requests/s, p50/p99 latency (wrk -
 CPU time per request (utime+stime of the proxy's processes from /proc, divided by the
 requests wrk completed), alternating the two proxies over several rounds and reporting
 medians, their ratios, and the per-round (paired) ratios. The origin is a separate nginx serving static files, shared by both.
+It also reports the load generator's own CPU per request: wrk shares the 2 cores, so a
+response that costs wrk more to parse leaves less CPU for everything else and lowers
+throughput even at equal proxy CPU.
 
-Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--json out.json]
+--same-headers adds a third proxy: nginx configured to send the same bytes as the node (the
+request fields the node adds for the origin, the response fields it adds for the client:
+Via, X-Origin, Cache-Status, X-Cache, X-Served-By, X-Request-Id, Server-Timing), so the two
+are also compared at equal output. The target (issue 2) stays the plain nginx peer.
+
+Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--same-headers] [--json out.json]
 Needs: nginx and wrk (Debian packages: `apt-get install nginx-light wrk`), a release build
 (`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
 """
-import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, resource, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "regionless")
-ORIGIN_PORT, NGINX_PORT, NODE_PORT, ADMIN_PORT = 18081, 18082, 18083, 18084
+ORIGIN_PORT, NGINX_PORT, NODE_PORT, ADMIN_PORT, NGINX_SAME_PORT = 18081, 18082, 18083, 18084, 18085
 CLK = os.sysconf("SC_CLK_TCK")
+SAME = "nginx (same headers)"
 
 
 def need(cmd, pkg):
@@ -56,16 +65,26 @@ def to_ms(value, unit):
 
 
 def run_wrk(port, path, duration, connections):
+    """Returns (requests, requests/s, p50 ms, p99 ms)."""
+    reqs, rps, p50, p99, _ = run_wrk_measured(port, path, duration, connections)
+    return reqs, rps, p50, p99
+
+
+def run_wrk_measured(port, path, duration, connections):
+    """As run_wrk, plus wrk's own CPU seconds (user + system) over the run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-H", "Host: bench.test",
          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {p: to_ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         sys.exit(f"error: {errors.group(1)} non-2xx responses on port {port}:\n{out}")
-    return reqs, rps, lat["50"], lat["99"]
+    return reqs, rps, lat["50"], lat["99"], wrk_cpu
 
 
 def nginx_conf(work, name, body, processes="worker_processes 2;"):
@@ -115,6 +134,38 @@ def proxy_server(port, origin_port):
   }}"""
 
 
+def proxy_server_same_headers(port, origin_port):
+    """The peer sending what the node sends: the origin gets the fields the node adds to a
+    request (its own Host, X-Forwarded-For/-Proto, Via, the original host, the client's
+    country, a request id) and the client the fields it adds to a response, with nginx's
+    `$request_id` and `$upstream_header_time` where the node's values vary."""
+    return f"""
+  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 256; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host 127.0.0.1:{origin_port};
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header Via "1.1 regionless-eu-central";
+      proxy_set_header X-Original-Host $host;
+      proxy_set_header Country-Code XX;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_buffering on;
+      add_header Via "1.1 regionless-eu-central";
+      add_header X-Origin origin@eu-central;
+      add_header Cache-Status "regionless; fwd=bypass";
+      add_header X-Cache BYPASS;
+      add_header X-Served-By eu-central;
+      add_header X-Request-Id $request_id;
+      add_header Server-Timing "edge;dur=0.0, origin;dur=$upstream_header_time";
+    }}
+  }}"""
+
+
 def node_config(work, port, admin, origin_port):
     """The node's config: one site, one origin, pass-through. `admin` is a TOML value."""
     path = os.path.join(work, "regionless.toml")
@@ -148,6 +199,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--same-headers", action="store_true",
+                    help="also run nginx configured to send the node's added fields")
     ap.add_argument("--json", help="write raw and median results here")
     args = ap.parse_args()
     need("nginx", "nginx-light")
@@ -176,57 +229,72 @@ def main():
         procs.append(nginx_proxy)
         node = subprocess.Popen([BIN, "serve", "--config", node_conf, "--log", "warn"], stderr=subprocess.DEVNULL)
         procs.append(node)
-        for port in (ORIGIN_PORT, NGINX_PORT, NODE_PORT):
-            wait_port(port)
         targets = {"regionless": (NODE_PORT, lambda: [node.pid]), "nginx": (NGINX_PORT, lambda: children(nginx_proxy.pid))}
+        if args.same_headers:
+            same_conf = nginx_conf(work, "proxy-same", proxy_server_same_headers(NGINX_SAME_PORT, ORIGIN_PORT))
+            nginx_same = subprocess.Popen(["nginx", "-c", same_conf], stderr=subprocess.DEVNULL)
+            procs.append(nginx_same)
+            targets[SAME] = (NGINX_SAME_PORT, lambda: children(nginx_same.pid))
+        for port, _ in [(ORIGIN_PORT, None)] + list(targets.values()):
+            wait_port(port)
         sizes = {"small (100 B)": "/small", "64 KiB": "/64k"}
         raw = {(t, s): [] for t in targets for s in sizes}
-        for (t, (port, _)) in targets.items():  # warm both up
+        for (t, (port, _)) in targets.items():  # warm them up
             for path in sizes.values():
                 run_wrk(port, path, 2, args.connections)
+        names = list(targets)
         for rnd in range(args.rounds):
-            order = list(targets.items()) if rnd % 2 == 0 else list(reversed(targets.items()))
+            # Each proxy goes first as often as the others.
+            order = names[rnd % len(names):] + names[:rnd % len(names)]
             for size, path in sizes.items():
-                for t, (port, pids) in order:
+                for t in order:
+                    port, pids = targets[t]
                     p = pids()
                     c0 = cpu_seconds(p)
-                    reqs, rps, p50, p99 = run_wrk(port, path, args.duration, args.connections)
+                    reqs, rps, p50, p99, wrk_cpu = run_wrk_measured(port, path, args.duration, args.connections)
                     cpu_us = (cpu_seconds(p) - c0) / reqs * 1e6
-                    raw[(t, size)].append({"rps": rps, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": cpu_us})
-                    print(f"round {rnd + 1} {size:14} {t:10} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  CPU {cpu_us:5.1f} µs/req", flush=True)
+                    wrk_us = wrk_cpu / reqs * 1e6
+                    raw[(t, size)].append({"rps": rps, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": cpu_us,
+                                           "wrk_cpu_us_per_req": wrk_us})
+                    print(f"round {rnd + 1} {size:14} {t:21} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+                          f"  CPU {cpu_us:5.1f} µs/req  wrk {wrk_us:4.1f} µs/req", flush=True)
         med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in raw.items()}
         print()
         print(f"Medians over {args.rounds} rounds, {args.duration} s each, wrk -t1 -c{args.connections}:")
         print()
-        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req |")
-        print("|---|---|---:|---:|---:|---:|")
+        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req | wrk's CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|---:|")
         for size in sizes:
             for t in targets:
                 m = med[(t, size)]
-                print(f"| {size} | {t} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_us_per_req']:.1f} |")
-        print()
-        print("| response | throughput (regionless / nginx) | p99 (regionless / nginx) | CPU per request (regionless / nginx) |")
-        print("|---|---:|---:|---:|")
-        for size in sizes:
-            r, n = med[("regionless", size)], med[("nginx", size)]
-            print(f"| {size} | {r['rps'] / n['rps']:.2f} | {r['p99_ms'] / n['p99_ms']:.2f} | {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f} |")
-        # Each round runs the two back to back, so a round's ratio is free of the drift
-        # between rounds (other tenants of the machine) that moves single figures by ~30 %.
+                print(f"| {size} | {t} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                      f"{m['cpu_us_per_req']:.1f} | {m['wrk_cpu_us_per_req']:.1f} |")
         paired = {}
-        for size in sizes:
-            pairs = list(zip(raw[("regionless", size)], raw[("nginx", size)]))
-            paired[size] = {m: sorted(r[m] / n[m] for r, n in pairs) for m in ("rps", "p99_ms", "cpu_us_per_req")}
-        print()
-        print("Per-round ratios (regionless / nginx, each round's pair back to back): median [lowest – highest], rounds below 1")
-        print()
-        print("| response | throughput | p99 | CPU per request |")
-        print("|---|---:|---:|---:|")
-        for size in sizes:
-            cells = []
-            for m in ("rps", "p99_ms", "cpu_us_per_req"):
-                v = paired[size][m]
-                cells.append(f"{statistics.median(v):.2f} [{v[0]:.2f} – {v[-1]:.2f}] {sum(x < 1 for x in v)}/{len(v)}")
-            print(f"| {size} | " + " | ".join(cells) + " |")
+        for peer in [t for t in targets if t != "regionless"]:
+            label = "" if peer == "nginx" else f" ({peer})"
+            print()
+            print(f"| response | throughput (regionless / {peer}) | p99 (regionless / {peer}) | CPU per request (regionless / {peer}) |")
+            print("|---|---:|---:|---:|")
+            for size in sizes:
+                r, n = med[("regionless", size)], med[(peer, size)]
+                print(f"| {size} | {r['rps'] / n['rps']:.2f} | {r['p99_ms'] / n['p99_ms']:.2f} | {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f} |")
+            # Each round runs the proxies back to back, so a round's ratio is free of the
+            # drift between rounds (other tenants of the machine) that moves single figures
+            # by ~30 %.
+            for size in sizes:
+                pairs = list(zip(raw[("regionless", size)], raw[(peer, size)]))
+                paired[size + label] = {m: sorted(r[m] / n[m] for r, n in pairs) for m in ("rps", "p99_ms", "cpu_us_per_req")}
+            print()
+            print(f"Per-round ratios (regionless / {peer}, each round's runs back to back): median [lowest – highest], rounds below 1")
+            print()
+            print("| response | throughput | p99 | CPU per request |")
+            print("|---|---:|---:|---:|")
+            for size in sizes:
+                cells = []
+                for m in ("rps", "p99_ms", "cpu_us_per_req"):
+                    v = paired[size + label][m]
+                    cells.append(f"{statistics.median(v):.2f} [{v[0]:.2f} – {v[-1]:.2f}] {sum(x < 1 for x in v)}/{len(v)}")
+                print(f"| {size} | " + " | ".join(cells) + " |")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"raw": {f"{t}|{s}": v for (t, s), v in raw.items()},
