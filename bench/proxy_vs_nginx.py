@@ -117,8 +117,9 @@ def origin_server(port, www):
   server {{ listen 127.0.0.1:{port}; root {www}; default_type application/octet-stream; }}"""
 
 
-def proxy_server(port, origin_port):
-    """The peer: nginx as a pass-through reverse proxy with upstream keep-alive."""
+def proxy_server(port, origin_port, host="$host", extra=""):
+    """The peer: nginx as a pass-through reverse proxy with upstream keep-alive. `host` is
+    the Host it sends the origin; `extra` more directives for the location."""
     return f"""
   upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 256; keepalive_requests 1000000; }}
   server {{
@@ -127,8 +128,8 @@ def proxy_server(port, origin_port):
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header Host {host};
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;{extra}
       proxy_buffering on;
     }}
   }}"""
@@ -139,31 +140,19 @@ def proxy_server_same_headers(port, origin_port):
     request (its own Host, X-Forwarded-For/-Proto, Via, the original host, the client's
     country, a request id) and the client the fields it adds to a response, with nginx's
     `$request_id` and `$upstream_header_time` where the node's values vary."""
-    return f"""
-  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 256; keepalive_requests 1000000; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host 127.0.0.1:{origin_port};
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    return proxy_server(port, origin_port, host=f"127.0.0.1:{origin_port}", extra="""
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header Via "1.1 regionless-eu-central";
       proxy_set_header X-Original-Host $host;
       proxy_set_header Country-Code XX;
       proxy_set_header X-Request-Id $request_id;
-      proxy_buffering on;
       add_header Via "1.1 regionless-eu-central";
       add_header X-Origin origin@eu-central;
       add_header Cache-Status "regionless; fwd=bypass";
       add_header X-Cache BYPASS;
       add_header X-Served-By eu-central;
       add_header X-Request-Id $request_id;
-      add_header Server-Timing "edge;dur=0.0, origin;dur=$upstream_header_time";
-    }}
-  }}"""
+      add_header Server-Timing "edge;dur=0.0, origin;dur=$upstream_header_time";""")
 
 
 def node_config(work, port, admin, origin_port):
