@@ -3,8 +3,8 @@
 valgrind's callgrind.
 
 Wall-clock CPU time on a shared 2-core machine swings by up to ~30 % between runs; an
-instruction count does not (repeat runs agree within ~1 %), so this is the figure to compare
-two builds by, and it shows where the node's user-space time goes next to nginx's. It does not
+instruction count moves far less (with one connection, not at all: see below), so this is the
+figure to compare two builds by, and it shows where the node's user-space time goes next to nginx's. It does not
 count kernel time (sends, receives, wake-ups), which bench/proxy_vs_nginx.py measures.
 
 Each proxy runs under callgrind with instrumentation off while it starts and warms up; then
@@ -13,6 +13,11 @@ is dumped, and the program total is divided by the requests wrk completed. nginx
 process (`master_process off`, one worker) with the same proxy settings as in
 bench/proxy_vs_nginx.py; the node with its default runtime. The origin is a separate nginx
 serving a 100-byte file, outside valgrind.
+
+How many requests each wake-up finds varies between runs and moves the node's count by a few
+per cent with several connections; with --connections 1 every request has its own wake-ups and
+repeat runs of one build agree to within a few instructions (24,060 twice in session 13), so
+compare two builds that way.
 
 With --cache-sim, callgrind also simulates the caches and the table adds L1 instruction misses
 and L1 data read/write misses per request (runs slow down further, and how many requests each

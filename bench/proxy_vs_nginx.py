@@ -3,7 +3,7 @@
 
 For a small and a 64 KiB response it measures requests/s, p50/p99 latency (wrk --latency) and
 CPU time per request (utime+stime of the proxy's processes from /proc, divided by the
-requests wrk completed), alternating the two proxies over several rounds and reporting
+requests wrk completed), alternating the proxies over several rounds and reporting
 medians, their ratios, and the per-round (paired) ratios. The origin is a separate nginx serving static files, shared by both.
 It also reports the load generator's own CPU per request: wrk shares the 2 cores, so a
 response that costs wrk more to parse leaves less CPU for everything else and lowers
