@@ -7,14 +7,21 @@ requests wrk completed), alternating the proxies over several rounds and reporti
 medians, their ratios, and the per-round (paired) ratios. The origin is a separate nginx serving static files, shared by both.
 It also reports the load generator's own CPU per request: wrk shares the 2 cores, so a
 response that costs wrk more to parse leaves less CPU for everything else and lowers
-throughput even at equal proxy CPU.
+throughput even at equal proxy CPU. Likewise the origin's CPU per request: the node sends
+the origin more fields than the plain nginx peer (its own Host, X-Forwarded-Proto, Via, the
+original host, the client's country, X-Request-Id), which the origin parses.
 
 --same-headers adds a third proxy: nginx configured to send the same bytes as the node (the
 request fields the node adds for the origin, the response fields it adds for the client:
 Via, X-Origin, Cache-Status, X-Cache, X-Served-By, X-Request-Id, Server-Timing), so the two
 are also compared at equal output. The target (issue 2) stays the plain nginx peer.
 
-Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--same-headers] [--json out.json]
+--floor adds the raw floor (crates/edge/examples/raw_floor.rs): the node's threading, pooling
+and system calls with nothing else, forwarding bytes unchanged — what the architecture costs
+before the request path does anything (build it first with
+`cargo build --release -p regionless-edge --example raw_floor`).
+
+Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--same-headers] [--floor] [--json out.json]
 Needs: nginx and wrk (Debian packages: `apt-get install nginx-light wrk`), a release build
 (`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
 """
@@ -22,9 +29,11 @@ import argparse, json, os, re, resource, shutil, signal, statistics, subprocess,
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "regionless")
-ORIGIN_PORT, NGINX_PORT, NODE_PORT, ADMIN_PORT, NGINX_SAME_PORT = 18081, 18082, 18083, 18084, 18085
+FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "raw_floor")
+ORIGIN_PORT, NGINX_PORT, NODE_PORT, ADMIN_PORT, NGINX_SAME_PORT, FLOOR_PORT = 18081, 18082, 18083, 18084, 18085, 18086
 CLK = os.sysconf("SC_CLK_TCK")
 SAME = "nginx (same headers)"
+FLOOR = "raw floor"
 
 
 def need(cmd, pkg):
@@ -190,12 +199,16 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--same-headers", action="store_true",
                     help="also run nginx configured to send the node's added fields")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run the raw floor (examples/raw_floor: bytes forwarded, nothing else)")
     ap.add_argument("--json", help="write raw and median results here")
     args = ap.parse_args()
     need("nginx", "nginx-light")
     need("wrk", "wrk")
     if not os.path.exists(BIN):
         sys.exit("error: no release build: run `cargo build --release -p regionless` first")
+    if args.floor and not os.path.exists(FLOOR_BIN):
+        sys.exit("error: no raw floor build: run `cargo build --release -p regionless-edge --example raw_floor` first")
 
     work = tempfile.mkdtemp(prefix="regionless-bench-")
     os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the files
@@ -213,7 +226,8 @@ def main():
 
     procs = []
     try:
-        procs.append(subprocess.Popen(["nginx", "-c", origin_conf], stderr=subprocess.DEVNULL))
+        origin = subprocess.Popen(["nginx", "-c", origin_conf], stderr=subprocess.DEVNULL)
+        procs.append(origin)
         nginx_proxy = subprocess.Popen(["nginx", "-c", proxy_conf], stderr=subprocess.DEVNULL)
         procs.append(nginx_proxy)
         node = subprocess.Popen([BIN, "serve", "--config", node_conf, "--log", "warn"], stderr=subprocess.DEVNULL)
@@ -224,6 +238,11 @@ def main():
             nginx_same = subprocess.Popen(["nginx", "-c", same_conf], stderr=subprocess.DEVNULL)
             procs.append(nginx_same)
             targets[SAME] = (NGINX_SAME_PORT, lambda: children(nginx_same.pid))
+        if args.floor:
+            floor = subprocess.Popen([FLOOR_BIN, f"127.0.0.1:{FLOOR_PORT}", f"127.0.0.1:{ORIGIN_PORT}"],
+                                     stderr=subprocess.DEVNULL)
+            procs.append(floor)
+            targets[FLOOR] = (FLOOR_PORT, lambda: [floor.pid])
         for port, _ in [(ORIGIN_PORT, None)] + list(targets.values()):
             wait_port(port)
         sizes = {"small (100 B)": "/small", "64 KiB": "/64k"}
@@ -238,26 +257,27 @@ def main():
             for size, path in sizes.items():
                 for t in order:
                     port, pids = targets[t]
-                    p = pids()
-                    c0 = cpu_seconds(p)
+                    p, o = pids(), children(origin.pid)
+                    c0, o0 = cpu_seconds(p), cpu_seconds(o)
                     reqs, rps, p50, p99, wrk_cpu = run_wrk_measured(port, path, args.duration, args.connections)
                     cpu_us = (cpu_seconds(p) - c0) / reqs * 1e6
+                    origin_us = (cpu_seconds(o) - o0) / reqs * 1e6
                     wrk_us = wrk_cpu / reqs * 1e6
                     raw[(t, size)].append({"rps": rps, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": cpu_us,
-                                           "wrk_cpu_us_per_req": wrk_us})
+                                           "wrk_cpu_us_per_req": wrk_us, "origin_cpu_us_per_req": origin_us})
                     print(f"round {rnd + 1} {size:14} {t:21} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-                          f"  CPU {cpu_us:5.1f} µs/req  wrk {wrk_us:4.1f} µs/req", flush=True)
+                          f"  CPU {cpu_us:5.1f} µs/req  wrk {wrk_us:4.1f}  origin {origin_us:4.1f} µs/req", flush=True)
         med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in raw.items()}
         print()
         print(f"Medians over {args.rounds} rounds, {args.duration} s each, wrk -t1 -c{args.connections}:")
         print()
-        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req | wrk's CPU µs/req |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req | wrk's CPU µs/req | origin's CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
         for size in sizes:
             for t in targets:
                 m = med[(t, size)]
                 print(f"| {size} | {t} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                      f"{m['cpu_us_per_req']:.1f} | {m['wrk_cpu_us_per_req']:.1f} |")
+                      f"{m['cpu_us_per_req']:.1f} | {m['wrk_cpu_us_per_req']:.1f} | {m['origin_cpu_us_per_req']:.1f} |")
         paired = {}
         for peer in [t for t in targets if t != "regionless"]:
             label = "" if peer == "nginx" else f" ({peer})"
