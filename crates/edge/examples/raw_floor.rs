@@ -81,11 +81,11 @@ async fn serve(mut client: TcpStream, origin: SocketAddr) -> io::Result<()> {
         };
         upstream.write_all(&request[..filled]).await?;
         let mut got = 0;
-        let whole = loop {
+        let (head, whole) = loop {
             if let Some(head) = head_len(&answer[..got]) {
                 let whole = head + content_length(&answer[..head]);
                 if got >= whole {
-                    break whole;
+                    break (head, whole);
                 }
             }
             if !read_some(&mut upstream, &mut answer, &mut got).await? {
@@ -93,11 +93,9 @@ async fn serve(mut client: TcpStream, origin: SocketAddr) -> io::Result<()> {
             }
         };
         // An origin that said it closes (the request asked it to) is not reused.
-        let head = head_len(&answer[..got]).unwrap_or(0);
         if !answer[..head]
-            .to_ascii_lowercase()
             .windows(17)
-            .any(|w| w == b"connection: close")
+            .any(|w| w.eq_ignore_ascii_case(b"connection: close"))
         {
             POOL.with_borrow_mut(|pool| pool.push(upstream));
         }
