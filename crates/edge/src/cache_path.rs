@@ -754,16 +754,41 @@ fn label(response: &mut Response<ResponseBody>, x_cache: XCache, status: &CacheS
 /// The `Cache-Status` and `x-cache` fields labelling a response the cache did not take part
 /// in for `reason`, when they are fixed: the reason is one of the two every pass-through
 /// request has, and the response carries no `Cache-Status` of its own to append to.
-pub fn fixed_bypass_labels(reason: FwdReason) -> Option<[(HeaderName, HeaderValue); 2]> {
-    let status = match reason {
-        FwdReason::Bypass => "regionless; fwd=bypass",
-        FwdReason::Method => "regionless; fwd=method",
-        _ => return None,
-    };
-    Some([
-        (names::CACHE_STATUS, HeaderValue::from_static(status)),
-        (names::X_CACHE, XCache::Bypass.header_value()),
-    ])
+pub fn fixed_bypass_labels(reason: FwdReason) -> Option<FixedLabels> {
+    match reason {
+        FwdReason::Bypass => Some(FixedLabels {
+            status: "regionless; fwd=bypass",
+            lines: b"cache-status: regionless; fwd=bypass\r\nx-cache: BYPASS\r\n",
+        }),
+        FwdReason::Method => Some(FixedLabels {
+            status: "regionless; fwd=method",
+            lines: b"cache-status: regionless; fwd=method\r\nx-cache: BYPASS\r\n",
+        }),
+        _ => None,
+    }
+}
+
+/// A fixed pair of `Cache-Status` and `x-cache: BYPASS` (see [`fixed_bypass_labels`]), as
+/// fields or as the header lines an HTTP/1 writer copies in one go.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedLabels {
+    status: &'static str,
+    lines: &'static [u8],
+}
+
+impl FixedLabels {
+    /// The two fields.
+    pub fn fields(self) -> [(HeaderName, HeaderValue); 2] {
+        [
+            (names::CACHE_STATUS, HeaderValue::from_static(self.status)),
+            (names::X_CACHE, XCache::Bypass.header_value()),
+        ]
+    }
+
+    /// The same as `name: value\r\n` lines.
+    pub fn lines(self) -> &'static [u8] {
+        self.lines
+    }
 }
 
 /// Labels a response the cache did not take part in (`x-cache: BYPASS`). Runs on every
@@ -781,7 +806,7 @@ pub fn label_bypass(response: &mut Response<ResponseBody>, reason: FwdReason) {
             if surrogate {
                 h.remove(names::SURROGATE_CONTROL);
             }
-            for (name, value) in labels {
+            for (name, value) in labels.fields() {
                 h.insert(name, value);
             }
         }

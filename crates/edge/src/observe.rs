@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::body::ClientBody;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use rand::RngCore;
@@ -17,7 +17,7 @@ use regionless_geo::CountryCode;
 
 use crate::access_log::AccessRecord;
 use crate::body::{BoxError, IdleTimer, OriginBody, ResponseBody};
-use crate::headers::{append_value, names, push_decimal, push_header_line, remove_all};
+use crate::headers::{append_value, names, push_decimal, push_prefixed, remove_all};
 use crate::metrics::{RequestLabels, SiteLabels};
 use crate::raw_fields::RawFields;
 use crate::runtime::Runtime;
@@ -57,7 +57,7 @@ pub struct OriginLines {
     pub fields: Box<RawFields>,
     pub origin: HeaderValue,
     /// `Cache-Status` and `x-cache` (see [`crate::cache_path::fixed_bypass_labels`]).
-    pub labels: Option<[(HeaderName, HeaderValue); 2]>,
+    pub labels: Option<crate::cache_path::FixedLabels>,
 }
 
 impl RequestLog {
@@ -296,16 +296,16 @@ impl ObservedBody {
         if let Some(lines) = &f.log.origin_lines {
             lines.fields.write_to(out);
             date = lines.fields.has_date();
-            push_header_line(out, &http::header::VIA, &f.rt.via);
-            push_header_line(out, &names::X_ORIGIN, &lines.origin);
-            for (name, value) in lines.labels.iter().flatten() {
-                push_header_line(out, name, value);
+            push_prefixed(out, b"via: ", &f.rt.via);
+            push_prefixed(out, b"x-origin: ", &lines.origin);
+            if let Some(labels) = lines.labels {
+                out.extend_from_slice(labels.lines());
             }
         }
-        push_header_line(out, &names::X_SERVED_BY, &f.rt.served_by);
-        push_header_line(
+        push_prefixed(out, b"x-served-by: ", &f.rt.served_by);
+        push_prefixed(
             out,
-            &f.rt.config.upstream_headers.request_id,
+            &f.rt.config.upstream_headers.prefixes.request_id,
             &f.log.request_id,
         );
         out.extend_from_slice(b"server-timing: ");
@@ -323,8 +323,8 @@ impl ObservedBody {
             lines.fields.append_to(headers);
             append_value(headers, http::header::VIA, &f.rt.via);
             headers.insert(names::X_ORIGIN, lines.origin.clone());
-            for (name, value) in lines.labels.iter().flatten() {
-                headers.insert(name.clone(), value.clone());
+            for (name, value) in lines.labels.iter().flat_map(|l| l.fields()) {
+                headers.insert(name, value);
             }
         }
         headers.insert(names::X_SERVED_BY, f.rt.served_by.clone());

@@ -916,11 +916,7 @@ impl ForwardedRequest {
             };
             if let Some(payload) = payload {
                 let fields = self.fields.as_deref().ok_or_else(no_attempt_left)?;
-                let add = |out: &mut Vec<u8>| {
-                    for (name, value) in fields.each(upstream, &origin.host_header) {
-                        crate::headers::push_header_line(out, name, value);
-                    }
-                };
+                let add = |out: &mut Vec<u8>| fields.write_lines(out, upstream, &origin.host_header);
                 let written = WrittenRequest::new(
                     &self.method,
                     self.path_and_query.as_str(),

@@ -83,6 +83,38 @@ pub struct UpstreamHeaders {
     pub original_host: Option<HeaderName>,
     pub client_country: Option<HeaderName>,
     pub request_id: HeaderName,
+    /// The same names rendered as the start of a header line.
+    pub prefixes: UpstreamPrefixes,
+}
+
+/// [`UpstreamHeaders`]' names as `name: `, rendered once per config: the request path
+/// writes each on every request ([`crate::headers::push_prefixed`]).
+#[derive(Debug, Clone)]
+pub struct UpstreamPrefixes {
+    pub original_host: Option<Box<[u8]>>,
+    pub client_country: Option<Box<[u8]>>,
+    pub request_id: Box<[u8]>,
+}
+
+impl UpstreamHeaders {
+    /// The fields under these names, with their rendered prefixes.
+    pub fn new(
+        original_host: Option<HeaderName>,
+        client_country: Option<HeaderName>,
+        request_id: HeaderName,
+    ) -> Self {
+        let prefix = |name: &HeaderName| crate::headers::line_prefix(name);
+        UpstreamHeaders {
+            prefixes: UpstreamPrefixes {
+                original_host: original_host.as_ref().map(prefix),
+                client_country: client_country.as_ref().map(prefix),
+                request_id: prefix(&request_id),
+            },
+            original_host,
+            client_country,
+            request_id,
+        }
+    }
 }
 
 /// Node-wide cap on retries and hedges.

@@ -314,25 +314,24 @@ pub fn validate(raw: RawConfig, base_dir: &Path) -> Result<Config, ConfigErrors>
 
     // [upstream_headers]
     let u = raw.upstream_headers.unwrap_or_default();
-    let upstream_headers = UpstreamHeaders {
-        original_host: p.header_name(
+    let upstream_headers = UpstreamHeaders::new(
+        p.header_name(
             "upstream_headers.original_host",
             u.original_host.as_ref(),
             Some("x-original-host"),
         ),
-        client_country: p.header_name(
+        p.header_name(
             "upstream_headers.client_country",
             u.client_country.as_ref(),
             Some("country-code"),
         ),
-        request_id: p
-            .header_name(
-                "upstream_headers.request_id",
-                u.request_id.as_ref(),
-                Some("x-request-id"),
-            )
-            .unwrap_or(HeaderName::from_static("x-request-id")),
-    };
+        p.header_name(
+            "upstream_headers.request_id",
+            u.request_id.as_ref(),
+            Some("x-request-id"),
+        )
+        .unwrap_or(HeaderName::from_static("x-request-id")),
+    );
 
     // [retry_budget]
     let b = raw.retry_budget.unwrap_or_default();
