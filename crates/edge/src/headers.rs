@@ -300,6 +300,41 @@ pub mod names {
     pub const X_FEATURE_FLAGS: HeaderName = HeaderName::from_static("x-feature-flags");
 }
 
+thread_local! {
+    /// Emptied request maps of this thread, kept for the next requests' heads.
+    static SPARE_MAPS: std::cell::RefCell<Vec<HeaderMap>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare maps kept per thread: one per request in progress is enough, a few more cover a burst.
+const SPARE_MAPS_KEPT: usize = 16;
+/// Maps that grew beyond this many entries are not kept (a rare large head).
+const SPARE_MAP_CAPACITY: usize = 64;
+
+/// An empty map with room for `capacity` fields: one this thread emptied before, when it has
+/// one large enough, else a new one. A request's map is two allocations (its index table and
+/// its entries) and two frees when it is dropped, on every request.
+pub fn request_map(capacity: usize) -> HeaderMap {
+    SPARE_MAPS
+        .with_borrow_mut(|spare| match spare.last() {
+            Some(map) if map.capacity() >= capacity => spare.pop(),
+            _ => None,
+        })
+        .unwrap_or_else(|| HeaderMap::with_capacity(capacity))
+}
+
+/// Empties `map` (dropping its fields) and keeps its memory for [`request_map`].
+pub fn recycle_map(mut map: HeaderMap) {
+    if map.capacity() == 0 || map.capacity() > SPARE_MAP_CAPACITY {
+        return;
+    }
+    map.clear();
+    SPARE_MAPS.with_borrow_mut(|spare| {
+        if spare.len() < SPARE_MAPS_KEPT {
+            spare.push(map);
+        }
+    });
+}
+
 /// Appends `n` in decimal (without `fmt`, which is measurably slower on this path).
 pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -317,7 +352,9 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 /// `name: `, the start of a header line under `name`, for [`push_prefixed`].
 pub fn line_prefix(name: &HeaderName) -> Box<[u8]> {
-    [name.as_str().as_bytes(), b": "].concat().into_boxed_slice()
+    [name.as_str().as_bytes(), b": "]
+        .concat()
+        .into_boxed_slice()
 }
 
 /// Appends a header line whose start (`name: `) is already rendered: a constant prefix is
@@ -325,7 +362,9 @@ pub fn line_prefix(name: &HeaderName) -> Box<[u8]> {
 /// [`push_header_line`] copies the name and the value through two `memcpy` calls each
 /// line, and writes the node's dozen fields per request that way). Values cannot hold CR
 /// or LF (`HeaderValue` refuses them), and neither can a prefix made by [`line_prefix`].
-#[inline]
+// Always inlined: a constant prefix's length is then known where it is copied, so the copy
+// is a few stores instead of a `memcpy` call (callgrind: 22 calls per request otherwise).
+#[inline(always)]
 pub fn push_prefixed(out: &mut Vec<u8>, prefix: &[u8], value: &HeaderValue) {
     let value = value.as_bytes();
     out.reserve(prefix.len() + value.len() + 2);
@@ -470,6 +509,24 @@ mod tests {
                 String::from_utf8_lossy(&expected)
             );
         }
+    }
+
+    #[test]
+    fn a_recycled_map_comes_back_empty_with_its_room() {
+        let mut map = request_map(8);
+        map.insert(header::HOST, HeaderValue::from_static("a"));
+        map.append(header::ACCEPT, HeaderValue::from_static("b"));
+        map.append(header::ACCEPT, HeaderValue::from_static("c"));
+        let room = map.capacity();
+        recycle_map(map);
+        let again = request_map(4);
+        assert!(again.is_empty());
+        assert_eq!(again.get_all(header::ACCEPT).iter().count(), 0);
+        assert_eq!(again.capacity(), room);
+        // Not enough room for what is asked: a new map, the spare one stays.
+        recycle_map(again);
+        assert!(request_map(room + 1).capacity() > room);
+        assert_eq!(request_map(1).capacity(), room);
     }
 
     #[test]

@@ -916,7 +916,8 @@ impl ForwardedRequest {
             };
             if let Some(payload) = payload {
                 let fields = self.fields.as_deref().ok_or_else(no_attempt_left)?;
-                let add = |out: &mut Vec<u8>| fields.write_lines(out, upstream, &origin.host_header);
+                let add =
+                    |out: &mut Vec<u8>| fields.write_lines(out, upstream, &origin.host_header);
                 let written = WrittenRequest::new(
                     &self.method,
                     self.path_and_query.as_str(),
@@ -959,6 +960,13 @@ impl ForwardedRequest {
             req.extensions_mut().insert(Upload(fault.clone()));
         }
         Ok(Some(AttemptRequest::Pooled(Box::new((req, fields)))))
+    }
+}
+
+impl Drop for ForwardedRequest {
+    /// The client's fields go; the map's memory stays on this thread for the next request.
+    fn drop(&mut self) {
+        crate::headers::recycle_map(std::mem::take(&mut self.headers));
     }
 }
 

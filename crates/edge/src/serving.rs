@@ -24,7 +24,7 @@
 //!
 //! Packing: with `node.adaptive_threads` (the default) only threads `0..in_use` take
 //! connections, starting with one; [`crate::packing`] decides from each thread's busy time
-//! (measured by its runtime's park hooks) and the machine's idle CPU when to use more or
+//! (as its runtime measures it) and the machine's idle CPU when to use more or
 //! fewer. A plain HTTP/1.1 connection on a thread that should give connections up moves
 //! itself between two requests (nothing read, nothing in flight): its socket leaves this
 //! thread's reactor and goes through the target's inbox like a handed-over new connection.

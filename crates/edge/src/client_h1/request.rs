@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri, Version};
+use http::{HeaderValue, Method, Request, Uri, Version};
 
 use crate::body::ClientBody;
 use crate::headers::{has_token, RecentNames};
@@ -129,7 +129,7 @@ fn build(
     let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len)).ok()?;
     // Room for the headers the node adds to the map on the way to the origin: growing a
     // `HeaderMap` rehashes every entry.
-    let mut headers = HeaderMap::with_capacity(spans.len() + crate::headers::REQUEST_HEADROOM);
+    let mut headers = crate::headers::request_map(spans.len() + crate::headers::REQUEST_HEADROOM);
     REQUEST_NAMES.with_borrow_mut(|names| {
         for (position, span) in spans.iter().enumerate() {
             let (at, len) = span.name;
