@@ -9,7 +9,9 @@ It also reports the load generator's own CPU per request: wrk shares the 2 cores
 response that costs wrk more to parse leaves less CPU for everything else and lowers
 throughput even at equal proxy CPU. Likewise the origin's CPU per request: the node sends
 the origin more fields than the plain nginx peer (its own Host, X-Forwarded-Proto, Via, the
-original host, the client's country, X-Request-Id), which the origin parses.
+original host, the client's country, X-Request-Id), which the origin parses. And the whole
+machine's CPU per request (busy time of all cores from /proc/stat over the run, divided by the
+requests), which is what throughput follows when everything shares the cores.
 
 --same-headers adds a third proxy: nginx configured to send the same bytes as the node (the
 request fields the node adds for the origin, the response fields it adds for the client:
@@ -51,6 +53,14 @@ def cpu_seconds(pids):
         except FileNotFoundError:
             pass
     return total / CLK
+
+
+def machine_seconds():
+    """Busy CPU seconds of all cores so far (user, nice, system, irq, softirq of /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / CLK
 
 
 def children(pid):
@@ -258,26 +268,30 @@ def main():
                 for t in order:
                     port, pids = targets[t]
                     p, o = pids(), children(origin.pid)
-                    c0, o0 = cpu_seconds(p), cpu_seconds(o)
+                    c0, o0, m0 = cpu_seconds(p), cpu_seconds(o), machine_seconds()
                     reqs, rps, p50, p99, wrk_cpu = run_wrk_measured(port, path, args.duration, args.connections)
                     cpu_us = (cpu_seconds(p) - c0) / reqs * 1e6
                     origin_us = (cpu_seconds(o) - o0) / reqs * 1e6
+                    machine_us = (machine_seconds() - m0) / reqs * 1e6
                     wrk_us = wrk_cpu / reqs * 1e6
                     raw[(t, size)].append({"rps": rps, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": cpu_us,
-                                           "wrk_cpu_us_per_req": wrk_us, "origin_cpu_us_per_req": origin_us})
+                                           "wrk_cpu_us_per_req": wrk_us, "origin_cpu_us_per_req": origin_us,
+                                           "machine_cpu_us_per_req": machine_us})
                     print(f"round {rnd + 1} {size:14} {t:21} {rps:9.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-                          f"  CPU {cpu_us:5.1f} µs/req  wrk {wrk_us:4.1f}  origin {origin_us:4.1f} µs/req", flush=True)
+                          f"  CPU {cpu_us:5.1f} µs/req  wrk {wrk_us:4.1f}  origin {origin_us:4.1f}"
+                          f"  machine {machine_us:4.1f} µs/req", flush=True)
         med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in raw.items()}
         print()
         print(f"Medians over {args.rounds} rounds, {args.duration} s each, wrk -t1 -c{args.connections}:")
         print()
-        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req | wrk's CPU µs/req | origin's CPU µs/req |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        print("| response | proxy | req/s | p50 ms | p99 ms | CPU µs/req | wrk's CPU µs/req | origin's CPU µs/req | machine's CPU µs/req |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for size in sizes:
             for t in targets:
                 m = med[(t, size)]
                 print(f"| {size} | {t} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                      f"{m['cpu_us_per_req']:.1f} | {m['wrk_cpu_us_per_req']:.1f} | {m['origin_cpu_us_per_req']:.1f} |")
+                      f"{m['cpu_us_per_req']:.1f} | {m['wrk_cpu_us_per_req']:.1f} | {m['origin_cpu_us_per_req']:.1f} | "
+                      f"{m['machine_cpu_us_per_req']:.1f} |")
         paired = {}
         for peer in [t for t in targets if t != "regionless"]:
             label = "" if peer == "nginx" else f" ({peer})"
