@@ -8,7 +8,8 @@
 set -euo pipefail
 port=$1
 # user + nice + system + irq + softirq, and idle + iowait
-snap() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+# (printf: mawk prints integers above 2^31 in exponent form)
+snap() { awk '/^cpu /{printf "%.0f %.0f\n", $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 read -r b0 i0 < <(snap)
 out=$(wrk -t1 -c32 -d5s -H 'Host: bench.test' "http://127.0.0.1:$port${BENCH_PATH:-/small}")
 read -r b1 i1 < <(snap)

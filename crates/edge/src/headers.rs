@@ -307,7 +307,8 @@ thread_local! {
 
 /// Spare maps kept per thread: one per request in progress is enough, a few more cover a burst.
 const SPARE_MAPS_KEPT: usize = 16;
-/// Maps that grew beyond this many entries are not kept (a rare large head).
+/// Maps with room for more fields than this, or holding more (repeated names keep their extra
+/// values' memory too), are not kept: a rare large head.
 const SPARE_MAP_CAPACITY: usize = 64;
 
 /// An empty map with room for `capacity` fields: one this thread emptied before, when it has
@@ -324,11 +325,14 @@ pub fn request_map(capacity: usize) -> HeaderMap {
 
 /// Empties `map` (dropping its fields) and keeps its memory for [`request_map`].
 pub fn recycle_map(mut map: HeaderMap) {
-    if map.capacity() == 0 || map.capacity() > SPARE_MAP_CAPACITY {
+    if map.capacity() == 0 || map.capacity() > SPARE_MAP_CAPACITY || map.len() > SPARE_MAP_CAPACITY
+    {
         return;
     }
     map.clear();
-    SPARE_MAPS.with_borrow_mut(|spare| {
+    // `try_with`: called from `Drop`, possibly while the thread's locals are torn down.
+    let _ = SPARE_MAPS.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
         if spare.len() < SPARE_MAPS_KEPT {
             spare.push(map);
         }
@@ -527,6 +531,25 @@ mod tests {
         recycle_map(again);
         assert!(request_map(room + 1).capacity() > room);
         assert_eq!(request_map(1).capacity(), room);
+    }
+
+    #[test]
+    fn a_map_holding_many_values_is_not_kept() {
+        let mut map = request_map(40);
+        let room = map.capacity();
+        for _ in 0..=SPARE_MAP_CAPACITY {
+            map.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        }
+        assert_eq!(
+            map.capacity(),
+            room,
+            "one name: the index table did not grow"
+        );
+        recycle_map(map);
+        assert!(
+            request_map(1).capacity() < room,
+            "a new map, not the recycled one"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ const SHRINK_SAMPLES: u32 = 10;
 /// One sample of the load over the last interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Per serving thread, the fraction of the interval it was not parked (0..=1).
+    /// Per serving thread, the fraction of the interval it spent running tasks (0..=1).
     pub busy: Vec<f64>,
     /// Idle cores of the machine over the interval; None where that cannot be measured.
     pub idle_cores: Option<f64>,

@@ -83,7 +83,8 @@ pub struct UpstreamHeaders {
     pub original_host: Option<HeaderName>,
     pub client_country: Option<HeaderName>,
     pub request_id: HeaderName,
-    /// The same names rendered as the start of a header line.
+    /// The same names rendered as the start of a header line; built from them by
+    /// [`UpstreamHeaders::new`], the only constructor (nothing changes the names after it).
     pub prefixes: UpstreamPrefixes,
 }
 
