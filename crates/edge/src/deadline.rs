@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -201,21 +202,50 @@ impl Drop for Deadline {
     }
 }
 
-/// Runs `future` until it finishes or `deadline` passes (then None): `tokio::time::timeout`
-/// on this thread's sweeper when it has one, else on a tokio timer.
-pub async fn within<F: Future>(at: Instant, future: F) -> Option<F::Output> {
-    if !Deadline::available() {
-        return tokio::time::timeout_at(at.into(), future).await.ok();
+/// Runs `future` until it finishes or `at` passes (then None): on this thread's sweeper when
+/// it has one, else on a tokio timer made at the first poll.
+///
+/// A named future rather than an `async fn`: that one held `tokio::time::timeout_at`'s timer
+/// for the fallback in its state, and its 240 bytes were copied three times per origin
+/// attempt on the way into the attempt's future.
+pub fn within<F: Future>(at: Instant, future: F) -> Within<F> {
+    Within {
+        future,
+        deadline: Deadline::at(at),
+        fallback: None,
     }
-    let mut future = std::pin::pin!(future);
-    let mut deadline = Deadline::at(at);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+}
+
+pin_project_lite::pin_project! {
+    /// See [`within`].
+    pub struct Within<F> {
+        #[pin]
+        future: F,
+        deadline: Deadline,
+        // Only on a thread without a sweeper (tests, another runtime): boxed, so the common
+        // case carries no timer.
+        fallback: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F: Future> Future for Within<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Some(out));
         }
-        deadline.poll_expired(cx).map(|()| None)
-    })
-    .await
+        if this.fallback.is_none() && Deadline::available() {
+            return this.deadline.poll_expired(cx).map(|()| None);
+        }
+        let at = this.deadline.at;
+        this.fallback
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at.into())))
+            .as_mut()
+            .poll(cx)
+            .map(|()| None)
+    }
 }
 
 #[cfg(test)]
