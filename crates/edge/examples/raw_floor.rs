@@ -14,7 +14,6 @@
 //! `cargo build --release -p regionless-edge --example raw_floor`, then
 //! `target/release/examples/raw_floor 127.0.0.1:18087 127.0.0.1:18081` listens on the first
 //! address and forwards to the origin at the second.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::cell::RefCell;
 use std::io;
@@ -103,18 +102,35 @@ async fn serve(mut client: TcpStream, origin: SocketAddr) -> io::Result<()> {
     }
 }
 
+/// Prints `what` failed and why, and ends the process: the floor is useless half started.
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    eprintln!("raw_floor: {what}: {error}");
+    std::process::exit(2);
+}
+
+/// The address argument `given` (or `default`), or the process ends saying what is wrong.
+fn address(given: Option<String>, default: &str, what: &str) -> SocketAddr {
+    let text = given.unwrap_or_else(|| default.into());
+    text.parse()
+        .unwrap_or_else(|e| fail(&format!("{what} `{text}`"), e))
+}
+
+/// This thread's listener on `listen`, sharing the port with the other threads.
+fn listener(listen: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match listen {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseport(true)?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(1024)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let listen: SocketAddr = args
-        .next()
-        .unwrap_or_else(|| "127.0.0.1:18087".into())
-        .parse()
-        .expect("listen address");
-    let origin: SocketAddr = args
-        .next()
-        .unwrap_or_else(|| "127.0.0.1:18081".into())
-        .parse()
-        .expect("origin address");
+    let listen = address(args.next(), "127.0.0.1:18087", "listen address");
+    let origin = address(args.next(), "127.0.0.1:18081", "origin address");
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let handles: Vec<_> = (0..threads)
         .map(|_| {
@@ -122,13 +138,10 @@ fn main() {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .expect("runtime");
+                    .unwrap_or_else(|e| fail("runtime", e));
                 runtime.block_on(async move {
-                    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-                    socket.set_reuseport(true).expect("SO_REUSEPORT");
-                    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-                    socket.bind(listen).expect("bind");
-                    let listener: TcpListener = socket.listen(1024).expect("listen");
+                    let listener = listener(listen)
+                        .unwrap_or_else(|e| fail(&format!("listen on {listen}"), e));
                     loop {
                         let Ok((client, _)) = listener.accept().await else {
                             continue;
