@@ -23,10 +23,12 @@ With --cache-sim, callgrind also simulates the caches and the table adds L1 inst
 and L1 data read/write misses per request (runs slow down further, and how many requests each
 wake-up finds changes with that, so these move more between runs than plain counts do).
 
-Usage: bench/instructions.py [--duration 10] [--connections 8] [--cache-sim] [--keep DIR] [--json out.json]
+Usage: bench/instructions.py [--duration 10] [--connections 8] [--cache-sim] [--bin PATH] [--keep DIR] [--json out.json]
 Needs: valgrind, nginx, wrk (`apt-get install valgrind nginx-light wrk`), a release build
 (`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
 --keep DIR keeps the callgrind profiles there (read them with `callgrind_annotate`).
+--bin PATH counts another build of the node (a copy kept from an earlier commit, or one built
+with other compiler or linker settings) instead of target/release/regionless.
 """
 import argparse, glob, json, os, re, shutil, subprocess, sys, tempfile, time
 
@@ -86,11 +88,14 @@ def main():
     ap.add_argument("--cache-sim", action="store_true", help="also simulate the caches and report L1 misses")
     ap.add_argument("--keep", help="keep the callgrind profiles in this directory")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--bin", default=pvn.BIN, help="the node binary to count (default: the release build)")
     args = ap.parse_args()
     for cmd, pkg in (("valgrind", "valgrind"), ("callgrind_control", "valgrind"), ("nginx", "nginx-light"), ("wrk", "wrk")):
         pvn.need(cmd, pkg)
-    if not os.path.exists(pvn.BIN):
-        sys.exit("error: no release build: run `cargo build --release -p regionless` first")
+    if not os.path.exists(args.bin):
+        if args.bin == pvn.BIN:
+            sys.exit("error: no release build: run `cargo build --release -p regionless` first")
+        sys.exit(f"error: --bin {args.bin}: no such file")
 
     work = tempfile.mkdtemp(prefix="regionless-instr-")
     os.chmod(work, 0o755)
@@ -107,7 +112,7 @@ def main():
         pvn.wait_port(ORIGIN_PORT)
         results = {}
         for name, cmd, port in (
-            ("regionless", [pvn.BIN, "serve", "--config", node_conf, "--log", "warn"], NODE_PORT),
+            ("regionless", [args.bin, "serve", "--config", node_conf, "--log", "warn"], NODE_PORT),
             ("nginx", ["nginx", "-c", proxy_conf], NGINX_PORT),
         ):
             total, reqs = count(name, cmd, port, work, args)
