@@ -23,7 +23,10 @@ and system calls with nothing else, forwarding bytes unchanged — what the arch
 before the request path does anything (build it first with
 `cargo build --release -p regionless-edge --example raw_floor`).
 
-Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--same-headers] [--floor] [--json out.json]
+--pgo adds the profile-guided build of the node (scripts/build-pgo, target/pgo/release/regionless)
+as "regionless (pgo)", compared with every peer like the plain build.
+
+Usage: bench/proxy_vs_nginx.py [--rounds 5] [--duration 10] [--connections 32] [--same-headers] [--floor] [--pgo] [--json out.json]
 Needs: nginx and wrk (Debian packages: `apt-get install nginx-light wrk`), a release build
 (`cargo build --release -p regionless`). Everything listens on 127.0.0.1 only.
 """
@@ -32,10 +35,13 @@ import argparse, json, os, re, resource, shutil, signal, statistics, subprocess,
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "regionless")
 FLOOR_BIN = os.path.join(ROOT, "target", "release", "examples", "raw_floor")
+PGO_BIN = os.path.join(ROOT, "target", "pgo", "release", "regionless")
 ORIGIN_PORT, NGINX_PORT, NODE_PORT, ADMIN_PORT, NGINX_SAME_PORT, FLOOR_PORT = 18081, 18082, 18083, 18084, 18085, 18086
+PGO_PORT, PGO_ADMIN_PORT = 18087, 18088
 CLK = os.sysconf("SC_CLK_TCK")
 SAME = "nginx (same headers)"
 FLOOR = "raw floor"
+PGO = "regionless (pgo)"
 
 
 def need(cmd, pkg):
@@ -211,6 +217,8 @@ def main():
                     help="also run nginx configured to send the node's added fields")
     ap.add_argument("--floor", action="store_true",
                     help="also run the raw floor (examples/raw_floor: bytes forwarded, nothing else)")
+    ap.add_argument("--pgo", action="store_true",
+                    help="also run the profile-guided build (scripts/build-pgo)")
     ap.add_argument("--json", help="write raw and median results here")
     args = ap.parse_args()
     need("nginx", "nginx-light")
@@ -219,6 +227,8 @@ def main():
         sys.exit("error: no release build: run `cargo build --release -p regionless` first")
     if args.floor and not os.path.exists(FLOOR_BIN):
         sys.exit("error: no raw floor build: run `cargo build --release -p regionless-edge --example raw_floor` first")
+    if args.pgo and not os.path.exists(PGO_BIN):
+        sys.exit("error: no profile-guided build: run `scripts/build-pgo` first")
 
     work = tempfile.mkdtemp(prefix="regionless-bench-")
     os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the files
@@ -253,6 +263,14 @@ def main():
                                      stderr=subprocess.DEVNULL)
             procs.append(floor)
             targets[FLOOR] = (FLOOR_PORT, lambda: [floor.pid])
+        if args.pgo:
+            pgo_dir = os.path.join(work, "pgo")
+            os.makedirs(pgo_dir)
+            pgo_conf = node_config(pgo_dir, PGO_PORT, f'"127.0.0.1:{PGO_ADMIN_PORT}"', ORIGIN_PORT)
+            pgo_node = subprocess.Popen([PGO_BIN, "serve", "--config", pgo_conf, "--log", "warn"],
+                                        stderr=subprocess.DEVNULL)
+            procs.append(pgo_node)
+            targets[PGO] = (PGO_PORT, lambda: [pgo_node.pid])
         for port, _ in [(ORIGIN_PORT, None)] + list(targets.values()):
             wait_port(port)
         sizes = {"small (100 B)": "/small", "64 KiB": "/64k"}
@@ -293,22 +311,25 @@ def main():
                       f"{m['cpu_us_per_req']:.1f} | {m['wrk_cpu_us_per_req']:.1f} | {m['origin_cpu_us_per_req']:.1f} | "
                       f"{m['machine_cpu_us_per_req']:.1f} |")
         paired = {}
-        for peer in [t for t in targets if t != "regionless"]:
-            label = "" if peer == "nginx" else f" ({peer})"
+        nodes = [t for t in targets if t in ("regionless", PGO)]
+        for ours, peer in [(o, p) for o in nodes for p in targets if p not in nodes]:
+            # The plain build against plain nginx keeps the bare size as its key.
+            label = "" if (ours, peer) == ("regionless", "nginx") else \
+                f" ({peer})" if ours == "regionless" else f" ({ours} / {peer})"
             print()
-            print(f"| response | throughput (regionless / {peer}) | p99 (regionless / {peer}) | CPU per request (regionless / {peer}) |")
+            print(f"| response | throughput ({ours} / {peer}) | p99 ({ours} / {peer}) | CPU per request ({ours} / {peer}) |")
             print("|---|---:|---:|---:|")
             for size in sizes:
-                r, n = med[("regionless", size)], med[(peer, size)]
+                r, n = med[(ours, size)], med[(peer, size)]
                 print(f"| {size} | {r['rps'] / n['rps']:.2f} | {r['p99_ms'] / n['p99_ms']:.2f} | {r['cpu_us_per_req'] / n['cpu_us_per_req']:.2f} |")
             # Each round runs the proxies back to back, so a round's ratio is free of the
             # drift between rounds (other tenants of the machine) that moves single figures
             # by ~30 %.
             for size in sizes:
-                pairs = list(zip(raw[("regionless", size)], raw[(peer, size)]))
+                pairs = list(zip(raw[(ours, size)], raw[(peer, size)]))
                 paired[size + label] = {m: sorted(r[m] / n[m] for r, n in pairs) for m in ("rps", "p99_ms", "cpu_us_per_req")}
             print()
-            print(f"Per-round ratios (regionless / {peer}, each round's runs back to back): median [lowest – highest], rounds below 1")
+            print(f"Per-round ratios ({ours} / {peer}, each round's runs back to back): median [lowest – highest], rounds below 1")
             print()
             print("| response | throughput | p99 | CPU per request |")
             print("|---|---:|---:|---:|")
