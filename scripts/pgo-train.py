@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The training run of the profile-guided build (scripts/build-pgo): drives an instrumented
 `regionless` node with the traffic a node mostly serves, so the compiler learns which code is
-hot. Python standard library only, so it runs wherever the build does.
+hot. Python standard library only, so it runs wherever the build does; self-contained (it does
+not import bench/'s helpers, whose setups need nginx and wrk), hence its own config text and
+port wait.
 
 It starts, all on 127.0.0.1 (free ports):
   - an origin (http.server, HTTP/1.1 keep-alive): /small (100 B), /big (64 KiB), /c/N

@@ -18,6 +18,9 @@ files (page cache), so its figure is the index only. HAProxy touches its whole s
 (`total-max-size`) at start, so its PSS does not move; for it the cache's own count of 1 KiB
 blocks in use (`show cache` on the stats socket) × 1024 ÷ N is reported instead.
 
+`--targets regionless-pgo,...` runs the profile-guided build (scripts/build-pgo) instead of or
+beside the plain one; the ratios are of the first node build listed.
+
 Usage: bench/cache/hit_bench.py [--targets regionless,nginx,varnish,haproxy] [--rounds 5]
          [--duration 10] [--connections 32] [--memory 20000] [--json out.json]
 Needs: wrk, nginx, varnish, haproxy (`apt-get install wrk nginx-light varnish haproxy`), a
@@ -44,7 +47,7 @@ def get(port, path, conn=None):
 
 
 def is_hit(target, headers):
-    if target == "regionless":
+    if target in proxies.NODE_BINS:
         return headers.get("x-cache", "").upper().startswith("HIT")
     if target == "varnish":
         return len(headers.get("x-varnish", "").split()) == 2  # "<this request> <the stored one>"
@@ -127,8 +130,8 @@ def main():
     args = ap.parse_args()
     targets = [t for t in args.targets.split(",") if t]
     for t in targets:
-        if t not in proxies.TARGETS:
-            sys.exit(f"error: unknown target {t}; choose from {', '.join(proxies.TARGETS)}")
+        if t not in proxies.TARGETS and t not in proxies.NODE_BINS:
+            sys.exit(f"error: unknown target {t}; choose from {', '.join(proxies.TARGETS)}, regionless-pgo")
         proxies.ensure_binary(t)
     pvn.need("wrk", "wrk")
     pvn.need("nginx", "nginx-light")  # the origin
@@ -185,7 +188,7 @@ def main():
             for t in targets:
                 m = med[(t, size)]
                 print(f"| {size} | {t} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_us_per_req']:.1f} |")
-        subject = "regionless" if "regionless" in targets else targets[0]
+        subject = next((t for t in targets if t in proxies.NODE_BINS), targets[0])
         ratios = {}
         if len(targets) > 1:
             print()

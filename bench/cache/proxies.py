@@ -13,6 +13,9 @@ import proxy_vs_nginx as pvn  # noqa: E402  (need, cpu_seconds, children, run_wr
 
 BIN = pvn.BIN
 TARGETS = ("regionless", "nginx", "varnish", "haproxy")
+# The node's builds: the plain release build, and the profile-guided one (scripts/build-pgo),
+# which runs only when asked for (`--targets regionless-pgo,...`).
+NODE_BINS = {"regionless": BIN, "regionless-pgo": pvn.PGO_BIN}
 PACKAGES = {"nginx": ("nginx", "nginx-light"), "varnish": ("varnishd", "varnish"), "haproxy": ("haproxy", "haproxy")}
 
 
@@ -47,7 +50,10 @@ def render(template, dest, **subst):
 
 def ensure_binary(target):
     """Exit with a clear message if the target's program is missing."""
-    if target == "regionless":
+    if target == "regionless-pgo":
+        if not os.path.exists(pvn.PGO_BIN):
+            sys.exit(f"error: no profile-guided build at {pvn.PGO_BIN}: run `scripts/build-pgo` first")
+    elif target == "regionless":
         if not os.path.exists(BIN):
             print(f"no release build at {BIN}: running `cargo build --release -p regionless`", file=sys.stderr)
             if subprocess.run(["cargo", "build", "--release", "-p", "regionless"], cwd=ROOT).returncode != 0 or not os.path.exists(BIN):
@@ -59,10 +65,11 @@ def ensure_binary(target):
 
 def version(target):
     try:
-        if target == "regionless":
+        if target in NODE_BINS:
+            node_bin = NODE_BINS[target]
             commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-            out = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
-            return f"{out} (commit {commit}, binary built {time.strftime('%Y-%m-%d %H:%M', time.localtime(os.path.getmtime(BIN)))})"
+            out = subprocess.run([node_bin, "--version"], capture_output=True, text=True).stdout.strip()
+            return f"{out} (commit {commit}, binary built {time.strftime('%Y-%m-%d %H:%M', time.localtime(os.path.getmtime(node_bin)))})"
         pkg = PACKAGES[target][1]
         deb = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True, text=True).stdout.strip()
         return f"{pkg} {deb}" if deb else pkg
@@ -79,12 +86,13 @@ class Proxy:
         os.chmod(work, 0o755)  # nginx workers and varnish's child run unprivileged
         log = open(os.path.join(work, f"{target}.log"), "w")
         subst = dict(PORT=port, ORIGIN_PORT=origin_port, WORK=work)
-        if target == "regionless":
+        if target in NODE_BINS:
+            node_bin = NODE_BINS[target]
             conf = render("regionless.toml", os.path.join(work, "regionless.toml"), **subst)
-            check = subprocess.run([BIN, "check-config", "--config", conf], capture_output=True, text=True)
+            check = subprocess.run([node_bin, "check-config", "--config", conf], capture_output=True, text=True)
             if check.returncode != 0:
                 sys.exit(f"error: the generated node config does not check:\n{check.stdout}{check.stderr}")
-            cmd = [BIN, "serve", "--config", conf, "--log", "warn"]
+            cmd = [node_bin, "serve", "--config", conf, "--log", "warn"]
         elif target == "nginx":
             conf = render("nginx.conf", os.path.join(work, "nginx.conf"), **subst)
             cmd = ["nginx", "-c", conf]
