@@ -145,6 +145,12 @@ def main():
     work = tempfile.mkdtemp(prefix="regionless-pgo-")
     port = free_port()
     config = os.path.join(work, "regionless.toml")
+    # Both sites send to the same origin.
+    origins = f"""[[sites.origins]]
+name = "origin"
+url = "http://127.0.0.1:{origin_port}"
+region = "eu-central"
+"""
     with open(config, "w") as f:
         f.write(f"""
 [node]
@@ -158,19 +164,11 @@ name = "pass"
 hosts = ["pass.test"]
 [sites.cache]
 enabled = false
-[[sites.origins]]
-name = "origin"
-url = "http://127.0.0.1:{origin_port}"
-region = "eu-central"
-
+{origins}
 [[sites]]
 name = "cached"
 hosts = ["cached.test"]
-[[sites.origins]]
-name = "origin"
-url = "http://127.0.0.1:{origin_port}"
-region = "eu-central"
-""")
+{origins}""")
     node = subprocess.Popen([args.node, "serve", "--config", config, "--log", "warn"])
     try:
         wait_port(port, node)

@@ -131,7 +131,7 @@ def main():
     targets = [t for t in args.targets.split(",") if t]
     for t in targets:
         if t not in proxies.TARGETS and t not in proxies.NODE_BINS:
-            sys.exit(f"error: unknown target {t}; choose from {', '.join(proxies.TARGETS)}, regionless-pgo")
+            sys.exit(f"error: unknown target {t}; choose from {', '.join(dict.fromkeys(proxies.TARGETS + tuple(proxies.NODE_BINS)))}")
         proxies.ensure_binary(t)
     pvn.need("wrk", "wrk")
     pvn.need("nginx", "nginx-light")  # the origin
